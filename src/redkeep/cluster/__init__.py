@@ -1,0 +1,1 @@
+"""Local deployments: `redkeep up / status / down` (topology -> running processes)."""

@@ -1,0 +1,1 @@
+"""redkeep server: the Redis-compatible data node."""

@@ -1,0 +1,22 @@
+"""Command handlers, one module per command group, and the explicit table builder."""
+
+from __future__ import annotations
+
+from redkeep.server.table import CommandTable
+
+
+def build_table() -> CommandTable:
+    from redkeep.server.commands import (
+        client,
+        connection,
+        keys,
+        pubsub,
+        server,
+        strings,
+        transactions,
+    )
+
+    table = CommandTable()
+    for group in (connection, transactions, pubsub, strings, keys, server, client):
+        group.register(table)
+    return table

@@ -1,0 +1,787 @@
+"""Generic key commands: DEL UNLINK EXISTS TYPE TOUCH KEYS SCAN RANDOMKEY RENAME RENAMENX
+MOVE COPY, the EXPIRE/TTL family, DBSIZE FLUSHDB FLUSHALL SWAPDB and OBJECT.
+
+Replies, error texts, `server.dirty` accounting and keyspace events follow Redis 7.0's
+db.c, expire.c and object.c; every write goes through `Database.set_key/delete/
+set_expire/persist` (WATCH, memory accounting) and the `modified()`/`notify()` helpers.
+
+Theory of operation: SCAN cursors
+---------------------------------
+Redis's cursor is a position in its hash table (reverse-binary increments survive
+rehashing); a Python dict exposes no positions, only insertion-ordered iteration. So a
+cursor here names an *iteration in flight* kept by the keyspace's `KeyIterators`:
+an LRU (`SCAN_STATES_MAX` entries) keyed by a 24-bit serial. The cursor is
+``serial << 40 | consumed`` (decimal, never 0 while keys remain), where `consumed`
+counts the keys handed out so far. An iteration has two modes:
+
+1) *live* — SCAN 0 creates `iter(db.data)` and takes COUNT keys per call, O(COUNT):
+   no snapshot, so `SCAN 0` on a 1M-key db costs what COUNT says. It remembers the keys
+   it returned and a change token (dict identity and size, `server.dirty`, expired and
+   evicted counters). A dict iterator is only valid while nothing is inserted or
+   removed (an insert after deletions may compact the dict and shift positions silently),
+   so when the token differs — or the iterator raises — the iteration falls back, once:
+2) *snapshot* — list every current key not yet returned (O(n), once per iteration) and
+   walk that list, skipping keys deleted since. Keys present for the whole iteration are
+   in the live prefix or in the snapshot, so each is returned at least once; keys added
+   meanwhile may or may not be. The snapshot is finite, so the iteration ends.
+
+A cursor that is not in the LRU (evicted, replayed after a lost reply, minted by another
+db, or made up) resumes *by position*: a snapshot of the keys from index `consumed` on in
+the current dict order. `consumed` only grows, so even under LRU thrash every iteration
+ends; only then, if keys before that position were deleted meanwhile, some keys may be
+skipped (Redis gives no stronger promise for a cursor it did not hand out). FLUSHDB,
+FLUSHALL drop the iterations of the databases they empty; an iteration whose db dict was
+replaced otherwise (SWAPDB, a full resync) restarts on the new dict.
+
+COUNT is work, as in Redis: each call examines COUNT keys (in order) and filters them by
+MATCH, TYPE and expiry, so a call may return fewer keys, or none, with a non-zero cursor.
+A db with fewer than COUNT keys is returned whole with cursor 0, as Redis does.
+
+RANDOMKEY picks from a cached key list per db (rebuilt when the db dict changed, when the
+size drifted by 1/8 or after many writes), checking the pick still exists: O(1) amortized
+instead of listing a large db on every call. OBJECT IDLETIME/FREQ ask `server.evictor`
+for `idle_ms(db, key)` / `lfu_counter(db, key)` when it offers them (else 0 and
+LFU_INIT_VAL): access tracking belongs to eviction.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+from redkeep.resp.parser import parse_ll
+from redkeep.resp.types import OK, Status
+from redkeep.server import errors
+from redkeep.server.arguments import parse_int
+from redkeep.server.commands.strings import modified, notify
+from redkeep.server.config import NOTIFY_GENERIC, NOTIFY_NEW
+from redkeep.server.connection import Client
+from redkeep.server.errors import CommandError
+from redkeep.server.glob import stringmatch
+from redkeep.server.keyspace import Database, Keyspace, type_name
+from redkeep.server.table import CommandTable
+
+LLONG_MAX = 9223372036854775807
+LLONG_MIN = -9223372036854775808
+INT_MIN, INT_MAX = -2147483648, 2147483647
+ULONG_MAX = (1 << 64) - 1
+
+SCAN_STATES_MAX = 256
+_POS_BITS = 40
+_POS_MASK = (1 << _POS_BITS) - 1
+_SERIAL_MASK = (1 << (64 - _POS_BITS)) - 1
+
+OBJ_SHARED_INTEGERS = 10000
+OBJ_SHARED_REFCOUNT = INT_MAX
+EMBSTR_SIZE_LIMIT = 44
+LFU_INIT_VAL = 5
+_LFU_POLICIES = frozenset({"allkeys-lfu", "volatile-lfu"})
+_LRU_POLICIES = frozenset({"allkeys-lru", "volatile-lru"})
+_CONTAINER_ENCODINGS = {b"list": b"quicklist", b"hash": b"hashtable", b"set": b"hashtable",
+                        b"zset": b"skiplist", b"stream": b"stream"}
+
+_SPACES = frozenset(b" \t\n\v\f\r")
+
+
+# ---- Shared helpers ----
+
+def notify_db(c: Client, flag: int, event: str, key: bytes, dbid: int) -> None:
+    """A keyspace event for a key of a database other than the client's."""
+    if c.server.keyspace.notify_flags & flag:
+        c.server.notify(flag, event, key, dbid)
+
+
+def parse_int32(arg: bytes, message: str | None = None) -> int:
+    """getIntFromObjectOrReply: a C int, with Redis's two error texts (or `message`)."""
+    v = parse_int(arg, "ERR " + message if message else errors.NOT_INTEGER)
+    if v < INT_MIN or v > INT_MAX:
+        raise CommandError("ERR " + message if message else errors.int_out_of_range(
+            INT_MIN, INT_MAX))
+    return v
+
+
+def select_db(c: Client, arg: bytes) -> Database:
+    """A database named by an argument (MOVE, COPY ... DB), as selectDb checks it."""
+    dbid = parse_int32(arg)
+    dbs = c.server.keyspace.dbs
+    if dbid < 0 or dbid >= len(dbs):
+        raise CommandError(errors.DB_INDEX)
+    return dbs[dbid]
+
+
+def add_key(c: Client, db: Database, key: bytes, value: Any, expire: int | None) -> None:
+    """dbAdd (+ setExpire): the key must not exist; sends the "new" event."""
+    db.set_key(key, value)
+    if expire is not None:
+        db.set_expire(key, expire)
+    notify_db(c, NOTIFY_NEW, "new", key, db.id)
+
+
+def duplicate_value(value: Any) -> Any:
+    """COPY's deep copy: strings are immutable; containers copy themselves if they can."""
+    if type(value) is bytes:
+        return value
+    dup = getattr(value, "copy", None)
+    return dup() if callable(dup) else copy.deepcopy(value)
+
+
+def _option_text(arg: bytes) -> str:
+    """An argument echoed in an error, as %s prints an sds (stops at the first NUL)."""
+    return arg.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
+
+
+# ---- DEL UNLINK EXISTS TYPE TOUCH ----
+
+def cmd_del(c: Client, argv: list[bytes]) -> object:
+    db, deleted = c.db, 0
+    for key in argv[1:]:
+        db.lookup_write(key)           # expireIfNeeded
+        if db.delete(key):
+            modified(c, key, "del", NOTIFY_GENERIC)
+            deleted += 1
+    return deleted
+
+
+def cmd_exists(c: Client, argv: list[bytes]) -> object:
+    lookup = c.db.lookup_read
+    return sum(1 for key in argv[1:] if lookup(key) is not None)
+
+
+cmd_touch = cmd_exists
+
+
+def cmd_type(c: Client, argv: list[bytes]) -> object:
+    v = c.db.lookup_read(argv[1])
+    return Status(b"none" if v is None else type_name(v))
+
+
+# ---- KEYS SCAN RANDOMKEY ----
+
+def cmd_keys(c: Client, argv: list[bytes]) -> object:
+    db, pattern = c.db, argv[1]
+    keys: Any = db.data
+    if pattern != b"*":
+        keys = [k for k in keys if stringmatch(pattern, k)]
+    if not db.expires:
+        return list(keys)
+    expired = db.is_expired
+    return [k for k in keys if not expired(k)]
+
+
+def parse_scan_cursor(arg: bytes) -> int:
+    """parseScanCursorOrReply: strtoul rules (sign, wrap-around, "" is 0), no leading space."""
+    if not arg:
+        return 0
+    if arg[0] in _SPACES:
+        raise CommandError(errors.INVALID_CURSOR)
+    neg = arg[0] == 45
+    digits = arg[1:] if arg[0] in (43, 45) else arg
+    if not digits.isdigit():
+        raise CommandError(errors.INVALID_CURSOR)
+    v = int(digits)
+    if v > ULONG_MAX:
+        raise CommandError(errors.INVALID_CURSOR)
+    return (-v) & ULONG_MAX if neg else v
+
+
+def parse_scan_options(argv: list[bytes], start: int, allow_type: bool
+                       ) -> tuple[int, bytes | None, bytes | None]:
+    """COUNT / MATCH / TYPE as scanGenericCommand parses them -> (count, pattern, type)."""
+    count, pattern, typename = 10, None, None
+    i = start
+    while i < len(argv):
+        opt, more = argv[i].lower(), len(argv) - i >= 2
+        if opt == b"count" and more:
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif opt == b"match" and more:
+            pattern = argv[i + 1]
+        elif opt == b"type" and more and allow_type:
+            typename = argv[i + 1]
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    if pattern == b"*":
+        pattern = None
+    return count, pattern, typename
+
+
+class _ScanState:
+    """One SCAN iteration in flight (see the module docstring)."""
+
+    __slots__ = ("serial", "db", "data", "it", "returned", "token", "snapshot", "index",
+                 "consumed")
+
+    def __init__(self, serial: int, db: Database) -> None:
+        self.serial = serial
+        self.db = db
+        self.data = db.data
+        self.it: Iterator[bytes] | None = None
+        self.returned: list[bytes] = []
+        self.token: tuple[int, ...] = ()
+        self.snapshot: list[bytes] = []
+        self.index = 0
+        self.consumed = 0
+
+    @property
+    def cursor(self) -> int:
+        return self.serial << _POS_BITS | min(self.consumed, _POS_MASK)
+
+
+class KeyIterators:
+    """Per-keyspace state behind SCAN cursors and RANDOMKEY sampling."""
+
+    def __init__(self) -> None:
+        self.states: OrderedDict[int, _ScanState] = OrderedDict()
+        self.next_serial = 1
+        self.rng = random.Random()
+        self.samples: dict[int, tuple[int, list[bytes], int]] = {}  # db id -> (id(data), keys, dirty)
+
+    # -- SCAN --
+
+    def start(self, db: Database, token: tuple[int, ...], position: int) -> _ScanState:
+        st = _ScanState(self.next_serial, db)
+        self.next_serial = self.next_serial % _SERIAL_MASK + 1
+        if position == 0:
+            st.it = iter(db.data)
+            st.token = token
+        else:
+            st.snapshot = list(islice(db.data, position, None))
+            st.consumed = position
+        return st
+
+    def resume(self, db: Database, cursor: int, token: tuple[int, ...]) -> _ScanState:
+        """The iteration `cursor` names, or a new one (see the module docstring)."""
+        serial = cursor >> _POS_BITS
+        st = self.states.get(serial) if cursor else None
+        if st is None or st.db is not db or st.cursor != cursor:
+            return self.start(db, token, cursor & _POS_MASK)
+        del self.states[serial]
+        if st.data is not db.data:          # the dict was replaced: start over
+            return self.start(db, token, 0)
+        return st
+
+    def take(self, st: _ScanState, count: int, token: tuple[int, ...]) -> list[bytes]:
+        """The next `count` candidate keys (some may be gone since a snapshot)."""
+        if st.it is not None:
+            if st.token == token:
+                try:
+                    batch = list(islice(st.it, count))
+                except RuntimeError:
+                    batch = None
+                if batch is not None:
+                    st.returned += batch
+                    st.consumed += len(batch)
+                    if st.consumed >= len(st.data):
+                        st.it = None
+                        st.returned = []
+                    return batch
+            self._fall_back(st)
+        batch = st.snapshot[st.index:st.index + count]
+        st.index += count
+        st.consumed += len(batch)
+        return batch
+
+    def _fall_back(self, st: _ScanState) -> None:
+        seen = set(st.returned)
+        st.snapshot = [k for k in st.data if k not in seen]
+        st.index = 0
+        st.it = None
+        st.returned = []
+
+    def finished(self, st: _ScanState) -> bool:
+        return st.it is None and st.index >= len(st.snapshot)
+
+    def park(self, st: _ScanState, token: tuple[int, ...]) -> None:
+        st.token = token
+        self.states[st.serial] = st
+        while len(self.states) > SCAN_STATES_MAX:
+            self.states.popitem(last=False)
+
+    def forget(self, *dbs: Database) -> None:
+        """Drop the iterations over these databases (FLUSHDB, FLUSHALL)."""
+        for serial in [s for s, st in self.states.items() if st.db in dbs]:
+            del self.states[serial]
+        for db in dbs:
+            self.samples.pop(db.id, None)
+
+    # -- RANDOMKEY --
+
+    def random_key(self, db: Database, dirty: int) -> bytes | None:
+        data = db.data
+        if not data:
+            return None
+        sample = self.samples.get(db.id)
+        if sample is None or self._stale(sample, data, dirty):
+            sample = self._resample(db, dirty)
+        keys, rng = sample[1], self.rng
+        for _ in range(8):
+            key = keys[rng.randrange(len(keys))]
+            if key in data:
+                return key
+        keys = self._resample(db, dirty)[1]
+        return keys[rng.randrange(len(keys))]
+
+    @staticmethod
+    def _stale(sample: tuple[int, list[bytes], int], data: dict, dirty: int) -> bool:
+        ident, keys, built = sample
+        n = len(keys)
+        return (ident != id(data) or abs(len(data) - n) > n // 8
+                or abs(dirty - built) > max(n // 2, 16))
+
+    def _resample(self, db: Database, dirty: int) -> tuple[int, list[bytes], int]:
+        sample = (id(db.data), list(db.data), dirty)
+        self.samples[db.id] = sample
+        return sample
+
+
+_ITERATORS: weakref.WeakKeyDictionary[Keyspace, KeyIterators] = weakref.WeakKeyDictionary()
+
+
+def key_iterators(ks: Keyspace) -> KeyIterators:
+    it = _ITERATORS.get(ks)
+    if it is None:
+        it = _ITERATORS[ks] = KeyIterators()
+    return it
+
+
+def _change_token(c: Client) -> tuple[int, ...]:
+    ks, data = c.server.keyspace, c.db.data
+    return (id(data), len(data), c.server.dirty, ks.expired_keys, ks.evicted_keys)
+
+
+def cmd_scan(c: Client, argv: list[bytes]) -> object:
+    cursor = parse_scan_cursor(argv[1])
+    count, pattern, typename = parse_scan_options(argv, 2, True)
+    db, iters = c.db, key_iterators(c.server.keyspace)
+    st = iters.resume(db, cursor, _change_token(c))
+    batch = iters.take(st, count, _change_token(c))
+    keys = [k for k in batch if _scan_keeps(db, k, pattern, typename)]
+    if iters.finished(st):
+        return [b"0", keys]
+    iters.park(st, _change_token(c))
+    return [b"%d" % st.cursor, keys]
+
+
+def _scan_keeps(db: Database, key: bytes, pattern: bytes | None,
+                typename: bytes | None) -> bool:
+    """Step 3 of scanGenericCommand: pattern, then type, then expiry."""
+    if key not in db.data:
+        return False
+    if pattern is not None and not stringmatch(pattern, key):
+        return False
+    if typename is not None:
+        v = db.lookup_read(key)
+        if (b"none" if v is None else type_name(v)) != typename.lower():
+            return False
+    return not (key in db.expires and db.lookup_write(key) is None)
+
+
+def cmd_randomkey(c: Client, argv: list[bytes]) -> object:
+    db, ks = c.db, c.server.keyspace
+    iters = key_iterators(ks)
+    all_volatile = len(db.data) == len(db.expires)
+    tries = 100
+    while True:
+        key = iters.random_key(db, c.server.dirty)
+        if key is None or key not in db.expires:
+            return key
+        if ks.is_replica and all_volatile:
+            tries -= 1
+            if tries == 0:
+                return key
+        if db.lookup_write(key) is not None:
+            return key
+
+
+# ---- RENAME RENAMENX MOVE COPY ----
+
+def _rename(c: Client, argv: list[bytes], nx: bool) -> object:
+    db, src, dst = c.db, argv[1], argv[2]
+    value = db.lookup_write(src)
+    if value is None:
+        raise CommandError(errors.NO_SUCH_KEY)
+    if src == dst:
+        return 0 if nx else OK
+    expire = db.get_expire(src)
+    if db.lookup_write(dst) is not None:
+        if nx:
+            return 0
+        db.delete(dst)
+    add_key(c, db, dst, value, expire)
+    db.delete(src)
+    notify(c, NOTIFY_GENERIC, "rename_from", src)
+    notify(c, NOTIFY_GENERIC, "rename_to", dst)
+    c.server.dirty += 1
+    return 1 if nx else OK
+
+
+def cmd_rename(c: Client, argv: list[bytes]) -> object:
+    return _rename(c, argv, False)
+
+
+def cmd_renamenx(c: Client, argv: list[bytes]) -> object:
+    return _rename(c, argv, True)
+
+
+def cmd_move(c: Client, argv: list[bytes]) -> object:
+    if c.server.config.cluster_enabled:
+        raise CommandError("ERR MOVE is not allowed in cluster mode")
+    src, key = c.db, argv[1]
+    dst = select_db(c, argv[2])
+    if dst is src:
+        raise CommandError(errors.SAME_OBJECT)
+    value = src.lookup_write(key)
+    if value is None:
+        return 0
+    expire = src.get_expire(key)
+    if dst.lookup_write(key) is not None:
+        return 0
+    add_key(c, dst, key, value, expire)
+    src.delete(key)
+    notify_db(c, NOTIFY_GENERIC, "move_from", key, src.id)
+    notify_db(c, NOTIFY_GENERIC, "move_to", key, dst.id)
+    c.server.dirty += 1
+    return 1
+
+
+def cmd_copy(c: Client, argv: list[bytes]) -> object:
+    src = dst = c.db
+    replace = False
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        if opt == b"replace":
+            replace = True
+        elif opt == b"db" and j + 1 < len(argv):
+            dst = select_db(c, argv[j + 1])
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    if c.server.config.cluster_enabled and (src.id != 0 or dst.id != 0):
+        raise CommandError("ERR Copying to another database is not allowed in cluster mode")
+    key, newkey = argv[1], argv[2]
+    if src is dst and key == newkey:
+        raise CommandError(errors.SAME_OBJECT)
+    value = src.lookup_read(key)
+    if value is None:
+        return 0
+    expire = src.get_expire(key)
+    if dst.lookup_write(newkey) is not None:
+        if not replace:
+            return 0
+        dst.delete(newkey)
+    add_key(c, dst, newkey, duplicate_value(value), expire)
+    notify_db(c, NOTIFY_GENERIC, "copy_to", newkey, dst.id)
+    c.server.dirty += 1
+    return 1
+
+
+# ---- EXPIRE family ----
+
+EXPIRE_NX, EXPIRE_XX, EXPIRE_GT, EXPIRE_LT = 1, 2, 4, 8
+_EXPIRE_FLAGS = {b"nx": EXPIRE_NX, b"xx": EXPIRE_XX, b"gt": EXPIRE_GT, b"lt": EXPIRE_LT}
+
+
+def parse_expire_flags(argv: list[bytes], start: int) -> int:
+    """parseExtendedExpireArgumentsOrReply."""
+    flags = 0
+    for opt in argv[start:]:
+        bit = _EXPIRE_FLAGS.get(opt.lower())
+        if bit is None:
+            raise CommandError(f"ERR Unsupported option {_option_text(opt)}")
+        flags |= bit
+    if flags & EXPIRE_NX and flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT):
+        raise CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if flags & EXPIRE_GT and flags & EXPIRE_LT:
+        raise CommandError("ERR GT and LT options at the same time are not compatible")
+    return flags
+
+
+def _expire_allowed(flags: int, when: int, current: int) -> bool:
+    """The NX/XX/GT/LT conditions; `current` is -1 for a key without a TTL (infinite)."""
+    if flags & EXPIRE_NX and current != -1:
+        return False
+    if flags & EXPIRE_XX and current == -1:
+        return False
+    if flags & EXPIRE_GT and (current == -1 or when <= current):
+        return False
+    return not (flags & EXPIRE_LT and current != -1 and when >= current)
+
+
+def _expire_generic(c: Client, argv: list[bytes], name: str, relative: bool,
+                    seconds: bool) -> object:
+    """expireGenericCommand; `name` is the command's own name (for the error text)."""
+    flags = parse_expire_flags(argv, 3)
+    when = parse_int(argv[2])
+    invalid = errors.INVALID_EXPIRE.format(name)
+    if seconds:
+        if when > LLONG_MAX // 1000 or when < -(-LLONG_MIN // 1000):
+            raise CommandError(invalid)
+        when *= 1000
+    now = c.server.clock.wall_ms()
+    base = now if relative else 0
+    if when > LLONG_MAX - base:
+        raise CommandError(invalid)
+    when += base
+    db, key = c.db, argv[1]
+    if db.lookup_write(key) is None:
+        return 0
+    if flags:
+        current = db.get_expire(key)
+        if not _expire_allowed(flags, when, -1 if current is None else current):
+            return 0
+    if when <= now and not c.server.keyspace.is_replica:
+        db.delete(key)
+        modified(c, key, "del", NOTIFY_GENERIC)
+        return 1
+    db.set_expire(key, when)
+    db.signal_modified(key)
+    modified(c, key, "expire", NOTIFY_GENERIC)
+    return 1
+
+
+def cmd_expire(c: Client, argv: list[bytes]) -> object:
+    return _expire_generic(c, argv, "expire", True, True)
+
+
+def cmd_pexpire(c: Client, argv: list[bytes]) -> object:
+    return _expire_generic(c, argv, "pexpire", True, False)
+
+
+def cmd_expireat(c: Client, argv: list[bytes]) -> object:
+    return _expire_generic(c, argv, "expireat", False, True)
+
+
+def cmd_pexpireat(c: Client, argv: list[bytes]) -> object:
+    return _expire_generic(c, argv, "pexpireat", False, False)
+
+
+def _ttl_generic(c: Client, key: bytes, millis: bool, absolute: bool) -> int:
+    db = c.db
+    if db.lookup_read(key) is None:
+        return -2
+    when = db.get_expire(key)
+    if when is None:
+        return -1
+    ttl = max(when if absolute else when - c.server.clock.wall_ms(), 0)
+    return ttl if millis else (ttl + 500) // 1000
+
+
+def cmd_ttl(c: Client, argv: list[bytes]) -> object:
+    return _ttl_generic(c, argv[1], False, False)
+
+
+def cmd_pttl(c: Client, argv: list[bytes]) -> object:
+    return _ttl_generic(c, argv[1], True, False)
+
+
+def cmd_expiretime(c: Client, argv: list[bytes]) -> object:
+    return _ttl_generic(c, argv[1], False, True)
+
+
+def cmd_pexpiretime(c: Client, argv: list[bytes]) -> object:
+    return _ttl_generic(c, argv[1], True, True)
+
+
+def cmd_persist(c: Client, argv: list[bytes]) -> object:
+    db, key = c.db, argv[1]
+    if db.lookup_write(key) is None or not db.persist(key):
+        return 0
+    db.signal_modified(key)
+    modified(c, key, "persist", NOTIFY_GENERIC)
+    return 1
+
+
+# ---- DBSIZE FLUSHDB FLUSHALL SWAPDB ----
+
+def cmd_dbsize(c: Client, argv: list[bytes]) -> object:
+    return len(c.db.data)
+
+
+def _check_flush_args(argv: list[bytes]) -> None:
+    """getFlushCommandFlags: nothing, SYNC or ASYNC (freeing is the same in Python)."""
+    if len(argv) == 2 and argv[1].lower() in (b"sync", b"async"):
+        return
+    if len(argv) != 1:
+        raise CommandError(errors.SYNTAX)
+
+
+def cmd_flushdb(c: Client, argv: list[bytes]) -> object:
+    _check_flush_args(argv)
+    key_iterators(c.server.keyspace).forget(c.db)
+    c.server.dirty += c.db.clear()
+    return OK
+
+
+def cmd_flushall(c: Client, argv: list[bytes]) -> object:
+    _check_flush_args(argv)
+    dbs = c.server.keyspace.dbs
+    key_iterators(c.server.keyspace).forget(*dbs)
+    c.server.dirty += sum(db.clear() for db in dbs) + 1
+    return OK
+
+
+def cmd_swapdb(c: Client, argv: list[bytes]) -> object:
+    if c.server.config.cluster_enabled:
+        raise CommandError("ERR SWAPDB is not allowed in cluster mode")
+    a = parse_int32(argv[1], "invalid first DB index")
+    b = parse_int32(argv[2], "invalid second DB index")
+    ks = c.server.keyspace
+    n = len(ks.dbs)
+    if a < 0 or a >= n or b < 0 or b >= n:
+        raise CommandError(errors.DB_INDEX)
+    if a != b:
+        ks.swap(a, b)      # SCAN iterations over either db notice and restart
+    c.server.dirty += 1
+    return OK
+
+
+# ---- OBJECT ----
+
+def string_encoding(value: bytes) -> bytes:
+    """What tryObjectEncoding makes of a string written by SET: int, embstr or raw."""
+    if len(value) <= 20 and parse_ll(value) is not None:
+        return b"int"
+    return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
+
+
+def object_encoding(value: Any) -> bytes:
+    if type(value) is bytes:
+        return string_encoding(value)
+    enc = getattr(value, "encoding", None)
+    if callable(enc):
+        name = enc()
+        return name.encode() if isinstance(name, str) else name
+    return _CONTAINER_ENCODINGS.get(type_name(value), b"raw")
+
+
+def _object_lookup(c: Client, key: bytes) -> Any:
+    """objectCommandLookup: LOOKUP_NOTOUCH|LOOKUP_NONOTIFY (stats, but no keymiss event)."""
+    ks = c.server.keyspace
+    v = c.db.lookup_write(key)
+    if v is None:
+        ks.keyspace_misses += 1
+    else:
+        ks.keyspace_hits += 1
+    return v
+
+
+def cmd_object_encoding(c: Client, argv: list[bytes]) -> object:
+    v = _object_lookup(c, argv[2])
+    return None if v is None else object_encoding(v)
+
+
+def cmd_object_refcount(c: Client, argv: list[bytes]) -> object:
+    v = _object_lookup(c, argv[2])
+    if v is None:
+        return None
+    if type(v) is bytes and len(v) <= 4 and _shared_integers_allowed(c):
+        n = parse_ll(v)
+        if n is not None and 0 <= n < OBJ_SHARED_INTEGERS:
+            return OBJ_SHARED_REFCOUNT
+    return 1
+
+
+def _shared_integers_allowed(c: Client) -> bool:
+    cfg = c.server.config
+    policy = cfg.maxmemory_policy
+    return not cfg.maxmemory or (policy not in _LFU_POLICIES and policy not in _LRU_POLICIES)
+
+
+def cmd_object_idletime(c: Client, argv: list[bytes]) -> object:
+    key = argv[2]
+    if _object_lookup(c, key) is None:
+        return None
+    if c.server.config.maxmemory_policy in _LFU_POLICIES:
+        raise CommandError(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
+            "that when switching between policies at runtime LRU and LFU data will take "
+            "some time to adjust.")
+    idle_ms = getattr(c.server.evictor, "idle_ms", None)
+    return idle_ms(c.db, key) // 1000 if idle_ms else 0
+
+
+def cmd_object_freq(c: Client, argv: list[bytes]) -> object:
+    key = argv[2]
+    if _object_lookup(c, key) is None:
+        return None
+    if c.server.config.maxmemory_policy not in _LFU_POLICIES:
+        raise CommandError(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+            "Please note that when switching between policies at runtime LRU and LFU data "
+            "will take some time to adjust.")
+    counter = getattr(c.server.evictor, "lfu_counter", None)
+    return counter(c.db, key) if counter else LFU_INIT_VAL
+
+
+_OBJECT_HELP = (
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+)
+
+
+def cmd_object_help(c: Client, argv: list[bytes]) -> object:
+    return [Status(line.encode()) for line in _OBJECT_HELP]
+
+
+# ---- Registration ----
+
+def register(table: CommandTable) -> None:
+    def add(name: str, handler: Any, arity: int, flags: str, first: int, last: int,
+            step: int, cats: str) -> None:
+        table.add(name, handler, arity, flags, first, last, step, group="generic",
+                  categories="@keyspace " + cats)
+
+    add("del", cmd_del, -2, "write", 1, -1, 1, "@write @slow")
+    add("unlink", cmd_del, -2, "write fast", 1, -1, 1, "@write @fast")
+    add("exists", cmd_exists, -2, "readonly fast", 1, -1, 1, "@read @fast")
+    add("touch", cmd_touch, -2, "readonly fast", 1, -1, 1, "@read @fast")
+    add("type", cmd_type, 2, "readonly fast", 1, 1, 1, "@read @fast")
+    add("keys", cmd_keys, 2, "readonly", 0, 0, 0, "@read @slow @dangerous")
+    add("scan", cmd_scan, -2, "readonly", 0, 0, 0, "@read @slow")
+    add("randomkey", cmd_randomkey, 1, "readonly", 0, 0, 0, "@read @slow")
+    add("rename", cmd_rename, 3, "write", 1, 2, 1, "@write @slow")
+    add("renamenx", cmd_renamenx, 3, "write fast", 1, 2, 1, "@write @fast")
+    add("move", cmd_move, 3, "write fast", 1, 1, 1, "@write @fast")
+    add("copy", cmd_copy, -3, "write denyoom", 1, 2, 1, "@write @slow")
+    for name, handler in (("expire", cmd_expire), ("pexpire", cmd_pexpire),
+                          ("expireat", cmd_expireat), ("pexpireat", cmd_pexpireat)):
+        add(name, handler, -3, "write fast", 1, 1, 1, "@write @fast")
+    for name, handler in (("ttl", cmd_ttl), ("pttl", cmd_pttl),
+                          ("expiretime", cmd_expiretime), ("pexpiretime", cmd_pexpiretime)):
+        add(name, handler, 2, "readonly fast", 1, 1, 1, "@read @fast")
+    add("persist", cmd_persist, 2, "write fast", 1, 1, 1, "@write @fast")
+    add("dbsize", cmd_dbsize, 1, "readonly fast", 0, 0, 0, "@read @fast")
+    add("flushdb", cmd_flushdb, -1, "write", 0, 0, 0, "@write @slow @dangerous")
+    add("flushall", cmd_flushall, -1, "write", 0, 0, 0, "@write @slow @dangerous")
+    add("swapdb", cmd_swapdb, 3, "write fast", 0, 0, 0, "@write @fast @dangerous")
+
+    obj = table.add("object", None, -2, "", group="generic", categories="@slow")
+    sub = table.add_subcommand
+    read = "@keyspace @read @slow"
+    sub(obj, "encoding", cmd_object_encoding, 3, "readonly", 2, 2, 1, categories=read)
+    sub(obj, "freq", cmd_object_freq, 3, "readonly", 2, 2, 1, categories=read)
+    sub(obj, "idletime", cmd_object_idletime, 3, "readonly", 2, 2, 1, categories=read)
+    sub(obj, "refcount", cmd_object_refcount, 3, "readonly", 2, 2, 1, categories=read)
+    sub(obj, "help", cmd_object_help, 2, "loading stale", categories="@keyspace @slow")

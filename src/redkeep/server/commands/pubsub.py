@@ -1,0 +1,104 @@
+"""Pub/sub commands: SUBSCRIBE PSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB."""
+
+from __future__ import annotations
+
+from redkeep.resp.types import Push
+from redkeep.server.connection import Client
+from redkeep.server.server import NO_REPLY
+from redkeep.server.table import CommandTable
+
+
+def cmd_subscribe(c: Client, argv: list[bytes]) -> object:
+    ps = c.server.pubsub
+    for ch in argv[1:]:
+        ps.subscribe(c, ch)
+        c.push(Push([b"subscribe", ch, c.subscription_count]))
+    return NO_REPLY
+
+
+def cmd_psubscribe(c: Client, argv: list[bytes]) -> object:
+    ps = c.server.pubsub
+    for p in argv[1:]:
+        ps.psubscribe(c, p)
+        c.push(Push([b"psubscribe", p, c.subscription_count]))
+    return NO_REPLY
+
+
+def cmd_unsubscribe(c: Client, argv: list[bytes]) -> object:
+    ps = c.server.pubsub
+    targets = argv[1:] or sorted(c.channels)
+    if not targets:
+        c.push(Push([b"unsubscribe", None, c.subscription_count]))
+    for ch in targets:
+        ps.unsubscribe(c, ch)
+        c.push(Push([b"unsubscribe", ch, c.subscription_count]))
+    return NO_REPLY
+
+
+def cmd_punsubscribe(c: Client, argv: list[bytes]) -> object:
+    ps = c.server.pubsub
+    targets = argv[1:] or sorted(c.patterns)
+    if not targets:
+        c.push(Push([b"punsubscribe", None, c.subscription_count]))
+    for p in targets:
+        ps.punsubscribe(c, p)
+        c.push(Push([b"punsubscribe", p, c.subscription_count]))
+    return NO_REPLY
+
+
+def cmd_publish(c: Client, argv: list[bytes]) -> object:
+    return c.server.pubsub.publish(argv[1], argv[2])
+
+
+def cmd_pubsub_channels(c: Client, argv: list[bytes]) -> object:
+    if len(argv) > 3:
+        from redkeep.server.errors import CommandError, wrong_arity
+        raise CommandError(wrong_arity("pubsub|channels"))
+    return c.server.pubsub.active_channels(argv[2] if len(argv) == 3 else None)
+
+
+def cmd_pubsub_numsub(c: Client, argv: list[bytes]) -> object:
+    out: list[object] = []
+    for ch in argv[2:]:
+        out += [ch, c.server.pubsub.numsub(ch)]
+    return out
+
+
+def cmd_pubsub_numpat(c: Client, argv: list[bytes]) -> object:
+    return len(c.server.pubsub.patterns)
+
+
+def cmd_pubsub_help(c: Client, argv: list[bytes]) -> object:
+    from redkeep.resp.types import Status
+    lines = [
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)",
+        "HELP",
+        "    Prints this help.",
+    ]
+    return [Status(s.encode()) for s in lines]
+
+
+def register(table: CommandTable) -> None:
+    g = "pubsub"
+    fl = "pubsub noscript loading stale"
+    table.add("subscribe", cmd_subscribe, -2, fl, group=g)
+    table.add("psubscribe", cmd_psubscribe, -2, fl, group=g)
+    table.add("unsubscribe", cmd_unsubscribe, -1, fl, group=g)
+    table.add("punsubscribe", cmd_punsubscribe, -1, fl, group=g)
+    table.add("publish", cmd_publish, 3, "pubsub loading stale fast may_replicate", group=g)
+    ps = table.add("pubsub", None, -2, "", group=g, categories="@slow")
+    table.add_subcommand(ps, "channels", cmd_pubsub_channels, -2, "pubsub loading stale")
+    table.add_subcommand(ps, "numsub", cmd_pubsub_numsub, -2, "pubsub loading stale")
+    table.add_subcommand(ps, "numpat", cmd_pubsub_numpat, 2, "pubsub loading stale")
+    table.add_subcommand(ps, "help", cmd_pubsub_help, 2, "loading stale")

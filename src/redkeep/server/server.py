@@ -1,0 +1,291 @@
+"""The data node's state and command pipeline, without any I/O.
+
+Theory of operation
+-------------------
+`Server` owns the configuration, keyspace, command table, pub/sub registry, the
+clients and the statistics. `execute(client, argv)` is Redis's processCommand:
+the checks run in Redis's order and the first failing one answers —
+
+  1) the command must exist (then its subcommand), 2) arity, 3) authentication,
+  4) inside MULTI everything but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is queued
+     (queue-time errors poison the transaction: EXECABORT),
+  5) a RESP2 client in subscribed state may only (un)subscribe, PING, QUIT, RESET,
+  6) with maxmemory set, denyoom commands first evict and then fail with OOM.
+
+`call()` runs the handler, times it (commandstats, slowlog, latency), converts a
+raised `CommandError` into an error reply (errorstats) and feeds MONITOR clients.
+The asyncio shell (server.node) only moves bytes: it feeds the parser, passes
+each argv here and writes the encoded replies.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from typing import Any
+
+from redkeep import REDIS_VERSION
+from redkeep.clock import Clock
+from redkeep.resp.types import QUEUED, ErrorReply
+from redkeep.server import errors
+from redkeep.server.config import ServerConfig
+from redkeep.server.connection import Client
+from redkeep.server.errors import CommandError
+from redkeep.server.keyspace import Keyspace
+from redkeep.server.pubsub import PubSub
+from redkeep.server.table import Command, CommandTable
+
+_MULTI_PASSTHROUGH = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+
+class NoReply:
+    """Handlers return NO_REPLY when they have already written (or must not write)."""
+
+    __slots__ = ()
+
+
+NO_REPLY = NoReply()
+
+
+class SlowlogEntry:
+    __slots__ = ("id", "time", "duration", "argv", "addr", "name")
+
+    def __init__(self, eid: int, when: int, duration: int, argv: list[bytes], addr: str,
+                 name: bytes) -> None:
+        self.id, self.time, self.duration = eid, when, duration
+        self.argv, self.addr, self.name = argv, addr, name
+
+
+class Server:
+    def __init__(self, config: ServerConfig, clock: Clock, table: CommandTable | None = None) -> None:
+        from redkeep.server.commands import build_table
+
+        self.config = config
+        self.clock = clock
+        self.keyspace = Keyspace(clock, config.databases)
+        self.keyspace.notify = self.notify
+        self.keyspace.notify_flags = config.notify_flags
+        self.table = table or build_table()
+        for old, new in config.rename_commands:
+            self.table.rename(old, new)
+        self.pubsub = PubSub()
+        self.clients: dict[int, Client] = {}
+        self.next_client_id = 1
+        self.monitors: list[Client] = []
+        self.run_id = os.urandom(20).hex()
+        self.start_wall_ms = clock.wall_ms()
+        self.start_mono_ms = clock.monotonic_ms()
+        self.version = REDIS_VERSION
+        self.dirty = 0
+        self.errorstats: dict[str, int] = {}
+        self.stats: dict[str, int] = dict.fromkeys((
+            "total_connections_received", "total_commands_processed", "rejected_connections",
+            "total_net_input_bytes", "total_net_output_bytes", "total_error_replies",
+            "evicted_clients", "pubsub_channels", "unexpected_error_replies",
+            "client_query_buffer_limit_disconnections", "total_blocking_keys"), 0)
+        self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(config.slowlog_max_len, 1))
+        self.slowlog_next_id = 0
+        self.pause_until_ms = 0
+        self.pause_writes_only = False
+        self.shutdown_requested: str | None = None   # "save" / "nosave" / "default"
+        self.latency_events: dict[str, list[tuple[int, int]]] = {}
+        self.evictor: Any = None   # set by server.eviction when maxmemory is configured
+
+    # ---- Clients ----
+
+    def requires_auth(self) -> bool:
+        return bool(self.config.requirepass)
+
+    def new_client(self, addr: str = "", laddr: str = "", writer: Any = None,
+                   closer: Any = None) -> Client:
+        c = Client(self, self.next_client_id, addr, laddr, writer, closer)
+        self.next_client_id += 1
+        self.clients[c.id] = c
+        self.stats["total_connections_received"] += 1
+        return c
+
+    def free_client(self, c: Client) -> None:
+        self.unwatch_all(c)
+        self.pubsub.drop_client(c)
+        if c.is_monitor and c in self.monitors:
+            self.monitors.remove(c)
+        self.clients.pop(c.id, None)
+
+    # ---- The pipeline ----
+
+    def execute(self, c: Client, argv: list[bytes]) -> Any:
+        cmd = self.table.lookup(argv[0])
+        if cmd is None:
+            return self.reject(c, None, errors.unknown_command(argv))
+        if cmd.subcommands is not None and len(argv) >= 2:
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                return self.reject(c, cmd, errors.unknown_subcommand(argv[1], cmd.name))
+            cmd = sub
+        if not cmd.check_arity(len(argv)):
+            return self.reject(c, cmd, errors.wrong_arity(cmd.fullname))
+        if not c.authenticated and not cmd.no_auth:
+            return self.reject(c, cmd, errors.NOAUTH, in_multi_too=False)
+        if c.in_multi and cmd.name not in _MULTI_PASSTHROUGH:
+            if cmd.no_multi:
+                return self.reject(c, cmd, "ERR Command not allowed inside a transaction")
+            c.mstate.append((cmd, argv))
+            return QUEUED
+        if c.resp == 2 and (c.channels or c.patterns) and not cmd.allowed_in_pubsub:
+            return self.reject(c, cmd, errors.pubsub_context(cmd.fullname))
+        if self.config.maxmemory and cmd.denyoom and self.evictor is not None \
+                and not self.evictor.make_room(c):
+            return self.reject(c, cmd, errors.OOM)
+        return self.call(c, cmd, argv)
+
+    def reject(self, c: Client, cmd: Command | None, message: str,
+               in_multi_too: bool = True) -> ErrorReply:
+        if c.in_multi and in_multi_too:
+            c.dirty_exec = True
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        self.count_error(message)
+        return ErrorReply(message)
+
+    def count_error(self, message: str) -> None:
+        code = message.split(" ", 1)[0]
+        self.errorstats[code] = self.errorstats.get(code, 0) + 1
+        self.stats["total_error_replies"] += 1
+
+    def call(self, c: Client, cmd: Command, argv: list[bytes]) -> Any:
+        if self.monitors and not cmd.skip_monitor:
+            self.feed_monitors(c, argv)
+        start = time.perf_counter_ns()
+        try:
+            reply = cmd.handler(c, argv)
+        except CommandError as e:
+            cmd.failed_calls += 1
+            self.count_error(e.message)
+            reply = ErrorReply(e.message)
+        duration = (time.perf_counter_ns() - start) // 1000
+        cmd.calls += 1
+        cmd.usec += duration
+        self.stats["total_commands_processed"] += 1
+        c.last_cmd = cmd.fullname
+        if duration > self.config.slowlog_log_slower_than >= 0 and not cmd.skip_slowlog:
+            self.log_slow(c, argv, duration)
+        if reply.__class__ is ErrorReply and reply.message.startswith("-"):
+            reply = ErrorReply(reply.message[1:])
+        return reply
+
+    # ---- Transactions ----
+
+    def exec_transaction(self, c: Client) -> Any:
+        from redkeep.resp.types import NullArray
+
+        if not c.in_multi:
+            raise CommandError(errors.EXEC_WITHOUT_MULTI)
+        queue, aborted = c.mstate, c.dirty_exec
+        watch_failed = c.dirty_cas or self.watched_key_expired(c)
+        self.discard_transaction(c)
+        if aborted:
+            raise CommandError(errors.EXECABORT)
+        if watch_failed:
+            return NullArray
+        replies = []
+        for cmd, argv in queue:
+            replies.append(self.call(c, cmd, argv))
+        return replies
+
+    def discard_transaction(self, c: Client) -> None:
+        c.in_multi = False
+        c.dirty_exec = False
+        c.mstate = []
+        self.unwatch_all(c)
+
+    def watch(self, c: Client, key: bytes) -> None:
+        db = c.db
+        for wdb, wkey, _ in c.watched:
+            if wdb is db and wkey == key:
+                return
+        c.watched.append((db, key, db.is_expired(key)))
+        db.watched.setdefault(key, set()).add(c)
+
+    def unwatch_all(self, c: Client) -> None:
+        for db, key, _ in c.watched:
+            clients = db.watched.get(key)
+            if clients is not None:
+                clients.discard(c)
+                if not clients:
+                    del db.watched[key]
+        c.watched = []
+        c.dirty_cas = False
+
+    def watched_key_expired(self, c: Client) -> bool:
+        for db, key, was_expired in c.watched:
+            if not was_expired and key in db.data and db.is_expired(key):
+                return True
+        return False
+
+    # ---- Events ----
+
+    def notify(self, type_flag: int, event: str, key: bytes, dbid: int) -> None:
+        """Keyspace notifications (notify-keyspace-events), as notifyKeyspaceEvent."""
+        flags = self.keyspace.notify_flags
+        if not (flags & type_flag):
+            return
+        ev = event.encode()
+        if flags & 1:  # K
+            self.pubsub.publish(b"__keyspace@%d__:%s" % (dbid, key), ev)
+        if flags & 2:  # E
+            self.pubsub.publish(b"__keyevent@%d__:%s" % (dbid, ev), key)
+
+    def feed_monitors(self, c: Client, argv: list[bytes]) -> None:
+        us = self.clock.wall_us()
+        where = "lua" if c.kind == "lua" else c.addr
+        parts = " ".join('"' + _repr_arg(a) + '"' for a in argv)
+        line = b"+%d.%06d [%d %s] %s\r\n" % (us // 1_000_000, us % 1_000_000, c.db.id,
+                                            where.encode(), parts.encode())
+        for m in list(self.monitors):
+            if m is not c:
+                m.writer(line)
+
+    def log_slow(self, c: Client, argv: list[bytes], duration: int) -> None:
+        shown = argv[:32] if len(argv) <= 32 else argv[:31] + [
+            b"... (%d more arguments)" % (len(argv) - 31)]
+        shown = [a if len(a) <= 128 else a[:128] + b"... (%d more bytes)" % (len(a) - 128)
+                 for a in shown]
+        self.slowlog.appendleft(SlowlogEntry(self.slowlog_next_id, self.clock.wall_ms() // 1000,
+                                             duration, shown, c.addr, c.name or b""))
+        self.slowlog_next_id += 1
+
+    # ---- Time ----
+
+    def uptime_seconds(self) -> int:
+        return (self.clock.monotonic_ms() - self.start_mono_ms) // 1000
+
+    def cron(self) -> None:
+        """Called hz times per second by the node."""
+        self.keyspace.active_expire_cycle()
+        if self.evictor is not None and self.config.maxmemory:
+            self.evictor.make_room(None)
+
+
+def _repr_arg(a: bytes) -> str:
+    """sdscatrepr: printable ASCII as is, escapes for the rest (MONITOR lines)."""
+    out = []
+    for b in a:
+        ch = chr(b)
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\a":
+            out.append("\\a")
+        elif ch == "\b":
+            out.append("\\b")
+        elif 32 <= b < 127:
+            out.append(ch)
+        else:
+            out.append("\\x%02x" % b)
+    return "".join(out)
