@@ -28,6 +28,7 @@ class Client:
         "channels", "patterns", "reply_mode", "ctime", "last_interaction", "last_cmd",
         "writer", "closer", "close_after_reply", "kind", "no_evict", "is_monitor",
         "flags_extra", "parser", "qbuf_peak", "argv_mem", "out_pending", "paused",
+        "blocked", "on_unblock", "cur_cmd", "cur_argv", "in_exec", "in_script",
     )
 
     def __init__(self, server: Server, cid: int, addr: str = "", laddr: str = "",
@@ -68,6 +69,16 @@ class Client:
         self.argv_mem = 0
         self.out_pending = 0
         self.paused = False
+        self.blocked: Any = None            # a blocking.BlockState while blocked
+        self.on_unblock: Callable[[Any], None] | None = None
+        self.cur_cmd: Any = None            # the command being executed (for re-runs)
+        self.cur_argv: list[bytes] = []
+        self.in_exec = False
+        self.in_script = False
+
+    def can_block(self) -> bool:
+        """Blocking commands don't block inside MULTI/EXEC or scripts (Redis semantics)."""
+        return not (self.in_exec or self.in_script)
 
     @property
     def dbnum(self) -> int:
@@ -98,5 +109,7 @@ class Client:
             f += "c"
         if self.no_evict:
             f += "e"
+        if self.blocked is not None:
+            f += "b"
         f += self.flags_extra
         return f or "N"

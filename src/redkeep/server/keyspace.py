@@ -60,7 +60,7 @@ def estimate_size(key: bytes, value: Any) -> int:
 
 class Database:
     __slots__ = ("id", "ks", "data", "expires", "watched", "_heap", "_container_mem",
-                 "avg_ttl")
+                 "avg_ttl", "blocked")
 
     def __init__(self, dbid: int, ks: Keyspace) -> None:
         self.id = dbid
@@ -71,6 +71,7 @@ class Database:
         self._heap: list[tuple[int, bytes]] = []
         self._container_mem: dict[bytes, int] = {}
         self.avg_ttl = 0
+        self.blocked: dict[bytes, Any] = {}        # key -> deque of clients blocked on it
 
     # ---- Lookup ----
 
@@ -141,6 +142,8 @@ class Database:
         data[key] = value
         if type(value) is not bytes:
             self._container_mem[key] = estimate_size(key, value)
+            if self.blocked and key in self.blocked:
+                self.ks.on_key_ready(self, key)
         if not keep_ttl and self.expires and key in self.expires:
             del self.expires[key]
         if self.watched:
@@ -169,6 +172,8 @@ class Database:
             self._touch(key)
         value = self.data.get(key)
         if value is not None and type(value) is not bytes:
+            if self.blocked and key in self.blocked:
+                self.ks.on_key_ready(self, key)
             new = estimate_size(key, value)
             self.ks.used_memory += new - self._container_mem.get(key, 0)
             self._container_mem[key] = new
@@ -242,6 +247,7 @@ class Keyspace:
         # hooks set by the node: keyspace events and expiry propagation
         self.notify: Callable[[int, str, bytes, int], None] = lambda *a: None
         self.on_expired: Callable[[Database, bytes], None] = lambda db, key: None
+        self.on_key_ready: Callable[[Database, bytes], None] = lambda db, key: None
 
     def expire_key(self, db: Database, key: bytes) -> None:
         db.delete(key)
@@ -267,6 +273,10 @@ class Keyspace:
             va, vb = getattr(da, attr), getattr(db_, attr)
             setattr(da, attr, vb)
             setattr(db_, attr, va)
+        for d in (da, db_):   # clients blocked in either db may now be served
+            for key in list(d.blocked):
+                if key in d.data:
+                    self.on_key_ready(d, key)
 
     def total_keys(self) -> int:
         return sum(len(db.data) for db in self.dbs)

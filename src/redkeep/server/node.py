@@ -29,6 +29,7 @@ from redkeep.log import Logger
 from redkeep.resp.encoder import encode, encode_error
 from redkeep.resp.parser import ProtocolError, RequestParser
 from redkeep.resp.types import OK, Status
+from redkeep.server.blocking import BLOCKED
 from redkeep.server.connection import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, Client
 from redkeep.server.server import NO_REPLY, Server
 
@@ -71,6 +72,7 @@ class ClientConnection(asyncio.Protocol):
         self._busy = False
         self._closed = False
         self._held: list[bytes] | None = None
+        self._block_timer: asyncio.TimerHandle | None = None
 
     # ---- Connection lifecycle ----
 
@@ -103,6 +105,7 @@ class ClientConnection(asyncio.Protocol):
         addr = _format_addr(peer) if not self.unix else f"{cfg.unixsocket}:0"
         laddr = _format_addr(transport.get_extra_info("sockname"))
         c = srv.new_client(addr, laddr, writer=self._queue, closer=self._close_from_server)
+        c.on_unblock = self._on_unblocked
         self.parser = RequestParser(cfg.proto_max_bulk_len, cfg.client_query_buffer_limit)
         self.parser.authenticated = c.authenticated
         c.parser = self.parser
@@ -111,6 +114,8 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self._block_timer is not None:
+            self._block_timer.cancel()
         if self.client is not None:
             self.srv.free_client(self.client)
             self.node.connections.pop(self.client.id, None)
@@ -130,7 +135,7 @@ class ClientConnection(asyncio.Protocol):
         c, srv, parser, out = self.client, self.srv, self.parser, self._out
         self._busy = True
         try:
-            while not self._closed:
+            while not self._closed and c.blocked is None:
                 argv = self._held
                 if argv is None:
                     try:
@@ -147,6 +152,11 @@ class ClientConnection(asyncio.Protocol):
                     self.node.hold(self)
                     break
                 reply = srv.execute(c, argv)
+                if srv.blocking.ready:
+                    srv.blocking.serve_ready_keys()
+                if reply is BLOCKED:
+                    self._arm_block_timer()
+                    break
                 if reply is not NO_REPLY:
                     mode = c.reply_mode
                     if mode == REPLY_ON:
@@ -166,6 +176,37 @@ class ClientConnection(asyncio.Protocol):
             self.transport.close()
         if srv.shutdown_requested is not None:
             self.node.request_shutdown()
+
+    # ---- Blocking commands ----
+
+    def _arm_block_timer(self) -> None:
+        st = self.client.blocked
+        if st is not None and st.deadline_ms:
+            delay = max(0, st.deadline_ms - self.node.now_ms()) / 1000.0
+            self._block_timer = self.node.loop.call_later(delay, self._block_timeout)
+
+    def _block_timeout(self) -> None:
+        self._block_timer = None
+        if self.client is not None and self.client.blocked is not None:
+            self.srv.blocking.timeout(self.client)
+
+    def _on_unblocked(self, reply: Any) -> None:
+        """A blocked command got its answer (served, timed out or CLIENT UNBLOCK)."""
+        if self._block_timer is not None:
+            self._block_timer.cancel()
+            self._block_timer = None
+        c = self.client
+        if self._closed or c is None:
+            return
+        if c.reply_mode == REPLY_ON:
+            self._append_reply(reply, c.resp)
+        if self._busy:
+            return
+        self.node.loop.call_soon(self._resume_after_unblock)
+
+    def _resume_after_unblock(self) -> None:
+        if not self._closed and self.client is not None and self.client.blocked is None:
+            self._process()
 
     def _append_reply(self, reply: Any, resp: int) -> None:
         t = reply.__class__

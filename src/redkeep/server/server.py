@@ -29,6 +29,7 @@ from redkeep import REDIS_VERSION
 from redkeep.clock import Clock
 from redkeep.resp.types import QUEUED, ErrorReply
 from redkeep.server import errors
+from redkeep.server.blocking import Blocking
 from redkeep.server.config import ServerConfig
 from redkeep.server.connection import Client
 from redkeep.server.errors import CommandError
@@ -70,6 +71,8 @@ class Server:
         for old, new in config.rename_commands:
             self.table.rename(old, new)
         self.pubsub = PubSub()
+        self.blocking = Blocking(self)
+        self.keyspace.on_key_ready = self.blocking.signal_key
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
         self.monitors: list[Client] = []
@@ -106,6 +109,7 @@ class Server:
         return c
 
     def free_client(self, c: Client) -> None:
+        self.blocking.forget(c)
         self.unwatch_all(c)
         self.pubsub.drop_client(c)
         if c.is_monitor and c in self.monitors:
@@ -156,6 +160,8 @@ class Server:
     def call(self, c: Client, cmd: Command, argv: list[bytes]) -> Any:
         if self.monitors and not cmd.skip_monitor:
             self.feed_monitors(c, argv)
+        c.cur_cmd = cmd
+        c.cur_argv = argv
         start = time.perf_counter_ns()
         try:
             reply = cmd.handler(c, argv)
@@ -189,8 +195,12 @@ class Server:
         if watch_failed:
             return NullArray
         replies = []
-        for cmd, argv in queue:
-            replies.append(self.call(c, cmd, argv))
+        c.in_exec = True
+        try:
+            for cmd, argv in queue:
+                replies.append(self.call(c, cmd, argv))
+        finally:
+            c.in_exec = False
         return replies
 
     def discard_transaction(self, c: Client) -> None:

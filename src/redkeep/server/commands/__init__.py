@@ -9,14 +9,20 @@ def build_table() -> CommandTable:
     from redkeep.server.commands import (
         client,
         connection,
+        hashes,
         keys,
+        lists,
         pubsub,
+        scripting,
         server,
+        sets,
         strings,
         transactions,
+        zsets,
     )
 
     table = CommandTable()
-    for group in (connection, transactions, pubsub, strings, keys, server, client):
+    for group in (connection, transactions, pubsub, strings, keys, server, client, lists,
+                  hashes, sets, zsets, scripting):
         group.register(table)
     return table

@@ -1,0 +1,137 @@
+"""Blocking operations (BLPOP, BLMOVE, BZPOPMIN, …): who waits for which key.
+
+Theory of operation
+-------------------
+A blocking handler that finds nothing to serve calls `Blocking.block(...)` and
+returns `BLOCKED`. The client is queued on every key it waits for (per database,
+first come first served) and remembers the command to run again. Writes that may
+feed a waiter (`Database.set_key` / `signal_modified` of a key that has waiters)
+mark the key ready; after every command the node calls `serve_ready_keys()`,
+which re-runs the waiting clients' commands in arrival order until one blocks
+again or the key is gone. A served client gets its reply through its
+`on_unblock` callback and the node resumes reading its pipeline.
+
+Timeouts are deadlines in monotonic ms; the node arms a timer per blocked client
+and calls `timeout(client)`. CLIENT UNBLOCK and disconnects go through
+`unblock(client, reply)` / `forget(client)`. Inside MULTI/EXEC and scripts handlers
+must not block (`Client.can_block()` is False): they reply as on timeout.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from redkeep.server.connection import Client
+    from redkeep.server.keyspace import Database
+    from redkeep.server.server import Server
+
+
+class _Blocked:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BLOCKED"
+
+
+BLOCKED = _Blocked()
+
+
+class BlockState:
+    __slots__ = ("cmd", "argv", "db", "keys", "deadline_ms", "timeout_reply", "since_ms")
+
+    def __init__(self, cmd: Any, argv: list[bytes], db: Database, keys: list[bytes],
+                 deadline_ms: int, timeout_reply: Any, since_ms: int) -> None:
+        self.cmd, self.argv, self.db, self.keys = cmd, argv, db, keys
+        self.deadline_ms, self.timeout_reply, self.since_ms = deadline_ms, timeout_reply, since_ms
+
+
+class Blocking:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.ready: list[tuple[Database, bytes]] = []
+        self.clients: dict[int, Client] = {}   # blocked clients by id
+        self.total_blocking_keys = 0
+
+    def block(self, c: Client, keys: list[bytes], timeout_s: float, timeout_reply: Any) -> Any:
+        """Queue `c` on `keys`; returns BLOCKED for the handler to return."""
+        if c.blocked is not None:      # a retry that found nothing: stays queued
+            return BLOCKED
+        now = self.server.clock.monotonic_ms()
+        deadline = 0 if timeout_s == 0 else now + max(1, int(timeout_s * 1000))
+        c.blocked = BlockState(c.cur_cmd, c.cur_argv, c.db, list(dict.fromkeys(keys)),
+                               deadline, timeout_reply, now)
+        for key in c.blocked.keys:
+            waiters = c.db.blocked.get(key)
+            if waiters is None:
+                waiters = c.db.blocked[key] = deque()
+            waiters.append(c)
+        self.clients[c.id] = c
+        return BLOCKED
+
+    def signal_key(self, db: Database, key: bytes) -> None:
+        self.ready.append((db, key))
+
+    def serve_ready_keys(self) -> None:
+        while self.ready:
+            batch, self.ready = self.ready, []
+            for db, key in batch:
+                self._serve_key(db, key)
+
+    def _serve_key(self, db: Database, key: bytes) -> None:
+        waiters = db.blocked.get(key)
+        while waiters and db.data.get(key) is not None:
+            c = waiters[0]
+            reply = self._retry(c)
+            if reply is BLOCKED:
+                # Could not be served (e.g. wrong type or target issue): rotate it out of
+                # the way so the next waiter gets a chance this round.
+                waiters.rotate(-1)
+                if waiters[0] is c:
+                    break
+                continue
+            self.unblock(c, reply)
+            waiters = db.blocked.get(key)
+
+    def _retry(self, c: Client) -> Any:
+        st = c.blocked
+        saved_db = c.db
+        c.db = st.db
+        try:
+            return self.server.call(c, st.cmd, st.argv)
+        finally:
+            if c.blocked is not None or c.db is st.db:
+                c.db = saved_db
+
+    def forget(self, c: Client) -> None:
+        """Remove `c` from every wait queue (no reply)."""
+        st = c.blocked
+        if st is None:
+            return
+        for key in st.keys:
+            waiters = st.db.blocked.get(key)
+            if waiters is not None:
+                try:
+                    waiters.remove(c)
+                except ValueError:
+                    pass
+                if not waiters:
+                    del st.db.blocked[key]
+        c.blocked = None
+        self.clients.pop(c.id, None)
+
+    def unblock(self, c: Client, reply: Any) -> None:
+        self.forget(c)
+        if c.on_unblock is not None:
+            c.on_unblock(reply)
+
+    def timeout(self, c: Client) -> None:
+        st = c.blocked
+        if st is not None:
+            self.unblock(c, st.timeout_reply)
+
+    def expired_deadlines(self, now_ms: int) -> list[Client]:
+        return [c for c in self.clients.values()
+                if c.blocked is not None and c.blocked.deadline_ms and
+                c.blocked.deadline_ms <= now_ms]
