@@ -32,11 +32,15 @@ def server_main(argv: list[str] | None = None) -> None:
               "       redkeep-server --port 7777\n"
               "       redkeep-server /etc/myredis.conf --loglevel verbose -")
         sys.exit(0)
-    from redkeep.server.config import ConfigFileError, ServerConfig
+    from redkeep.log import Logger
+    from redkeep.server.config import ConfigFatalLogError, ConfigFileError, ServerConfig
     from redkeep.server.node import run_server
 
     try:
         config = ServerConfig.from_argv(args, sys.stdin)
+    except ConfigFatalLogError as e:  # Redis logs these instead of printing a FATAL block
+        Logger("", "notice", role="C").warning(str(e))
+        sys.exit(1)
     except ConfigFileError as e:
         print(str(e), file=sys.stderr)
         sys.exit(1)

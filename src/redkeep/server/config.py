@@ -33,6 +33,7 @@ sentinel directives. Instead of ``chdir()`` the ``dir`` directive only records a
 (relative ``include`` paths resolve against it, as they would against Redis's cwd), so several
 servers can share one process. Apply hooks registered with :meth:`ServerConfig.on_change` run
 after a successful CONFIG SET and may veto it by raising :class:`ConfigApplyError`.
+One extension: Redis 7.2's ``set-max-listpack-entries/value`` exist as HIDDEN directives.
 """
 
 from __future__ import annotations
@@ -335,10 +336,11 @@ _STRTOLL = {
     10: re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)"),
     8: re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-7]+)"),
 }
-_STRTOD = re.compile(
-    r"[ \t\n\v\f\r]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)",
-    re.IGNORECASE,
+_STRTOD_DEC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_STRTOD_HEX = re.compile(
+    r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
 )
+_STRTOD_INF = re.compile(r"[+-]?(?:inf|infinity)", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
                  "g": 1000**3, "gb": 1024**3}  # fmt: skip
 
@@ -384,11 +386,24 @@ def _memtoull(s: str) -> int | None:
 
 
 def _string2d(s: str) -> float | None:
-    """Redis's ``string2d``: a whole-string strtod, no leading space, no NaN."""
-    if not s or s[0] in _SPACE or not _STRTOD.fullmatch(s):
+    """Redis's ``string2d``: a whole-string C ``strtod`` (decimal, hex or inf), rejecting
+    leading space, NaN, and overflow or underflow to zero (strtod's ERANGE)."""
+    if _STRTOD_INF.fullmatch(s):
+        return float(s)
+    try:
+        if _STRTOD_DEC.fullmatch(s):
+            value, mantissa = float(s), re.split("[eE]", s)[0]
+        elif _STRTOD_HEX.fullmatch(s):
+            value, mantissa = float.fromhex(s), re.split("[pP]", s[s.lower().index("x") + 1 :])[0]
+        else:
+            return None
+    except OverflowError:
         return None
-    value = float(s)
-    return None if value != value else value
+    if value in (float("inf"), float("-inf")):
+        return None
+    if value == 0 and mantissa.strip("+-.0"):
+        return None
+    return value
 
 
 def _format_double(x: float) -> str:
@@ -904,6 +919,7 @@ class Directive:
     flags: int = 0
     alias: str | None = None
     attr: str = ""  # attribute on ServerConfig; defaults to name with '-' -> '_'
+    set_min: int | None = None  # CONFIG SET raises a changed value to this (an apply hook)
 
     def __post_init__(self) -> None:
         if not self.attr:
@@ -922,8 +938,10 @@ def _enum(name, choices, default, flags=0, alias=None, bitflags=False, check=Non
     return Directive(name, _Enum(choices, bitflags, check), default, flags, alias)
 
 
-def _num(name, lo, hi, default, flags=0, alias=None, style="int", unsigned=False, clamp=None):
-    return Directive(name, _Number(lo, hi, style, unsigned, clamp), default, flags, alias)
+def _num(name, lo, hi, default, flags=0, alias=None, style="int", unsigned=False, clamp=None,
+         set_min=None) -> Directive:  # fmt: skip
+    codec = _Number(lo, hi, style, unsigned, clamp)
+    return Directive(name, codec, default, flags, alias, set_min=set_min)
 
 
 def _names(*names: str) -> list[tuple[str, int]]:
@@ -1102,7 +1120,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _num("latency-monitor-threshold", 0, _LLONG_MAX, 0),
     _num("proto-max-bulk-len", _MB, _LONG_MAX, 512 * _MB, style="memory"),
     _num("stream-node-max-entries", 0, _LLONG_MAX, 100),
-    _num("repl-backlog-size", 1, _LLONG_MAX, _MB, style="memory"),
+    _num("repl-backlog-size", 1, _LLONG_MAX, _MB, style="memory", set_min=16 * 1024),
     _num("maxmemory", 0, _ULLONG_MAX, 0, style="memory", unsigned=True),
     _num("cluster-link-sendbuf-limit", 0, _ULLONG_MAX, 0, style="memory", unsigned=True),
     # -- size_t / ssize_t / time_t / off_t (encoding thresholds live here) --
@@ -1295,9 +1313,54 @@ Callback = Callable[[str], None]
 
 
 class ServerConfig:
-    """All redis-server directives as attributes, plus CONFIG GET / SET / REWRITE."""
+    """All redis-server directives as attributes, plus CONFIG GET / SET / REWRITE.
 
-    config_file: str | None
+    Every row of DIRECTIVES is an attribute named with '-' -> '_' (alias spellings such as
+    ``slave_read_only`` or ``lua_time_limit`` read the primary). The most used ones:
+    """
+
+    config_file: str | None  # absolute path given on the command line, or None
+    port: int
+    bind: list[str]
+    protected_mode: bool
+    requirepass: str  # "" when unset
+    masterauth: str
+    masteruser: str
+    daemonize: bool
+    pidfile: str
+    logfile: str
+    loglevel: str
+    dir: str  # absolute; never chdir()-ed
+    databases: int
+    timeout: int
+    tcp_keepalive: int
+    maxclients: int
+    maxmemory: int  # bytes
+    maxmemory_policy: str
+    maxmemory_samples: int
+    maxmemory_clients: int  # bytes, or -N for N percent (Redis's own encoding)
+    hz: int  # already clamped to 1..500
+    proto_max_bulk_len: int
+    client_query_buffer_limit: int
+    client_output_buffer_limit: dict[str, tuple[int, int, int]]  # normal/replica/pubsub
+    notify_flags: int  # notify_keyspace_events is the matching string (a property)
+    replicaof: tuple[str, int] | None
+    replica_read_only: bool
+    save: list[tuple[int, int]]
+    dbfilename: str
+    appendonly: bool
+    appendfsync: str
+    appendfilename: str
+    slowlog_log_slower_than: int
+    slowlog_max_len: int
+    latency_monitor_threshold: int
+    busy_reply_threshold: int
+    unixsocket: str
+    unixsocketperm: int
+    lfu_log_factor: int
+    lfu_decay_time: int
+    enable_protected_configs: str
+    cluster_enabled: bool
 
     def __init__(self, *, known_commands: Iterable[str] | None = None) -> None:
         for d in DIRECTIVES:
@@ -1309,7 +1372,8 @@ class ServerConfig:
         self.users: list[list[str]] = []  # raw ``user`` arguments (ACL is not modelled here)
         self.loadmodules: list[list[str]] = []  # raw ``loadmodule`` arguments
         self.module_configs: dict[str, str] = {}  # ``module.option value`` lines
-        self._commands = {_ascii_lower(c) for c in known_commands} if known_commands else None
+        known = known_commands
+        self._commands = None if known is None else {_ascii_lower(c) for c in known}
         self._callbacks: dict[str, list[Callback]] = {}
         self._reading_file = False
         self._save_loaded = False
@@ -1499,8 +1563,11 @@ class ServerConfig:
             except _Invalid as exc:
                 self._restore(backup)
                 raise ConfigSetError(_set_failed(registered, exc.message)) from None
-            if new != getattr(self, d.attr):
-                setattr(self, d.attr, new)
+            old = getattr(self, d.attr)
+            setattr(self, d.attr, new)  # always, like Redis (keeps e.g. -0.0 vs 0.0 apart)
+            if new != old:
+                if d.set_min is not None and new < d.set_min:
+                    setattr(self, d.attr, d.set_min)  # e.g. resizeReplicationBacklog's floor
                 changed.append((d, registered))
         self._apply_changes(changed, backup)
 

@@ -70,6 +70,13 @@ def unknown_subcommand(sub: bytes, container: str) -> str:
     return f"ERR unknown subcommand '{s}'. Try {container.upper()} HELP."
 
 
+def subcommand_syntax(sub: bytes, container: str) -> str:
+    """addReplySubcommandSyntaxError: a known container, a bad subcommand or arity."""
+    s = sub.decode("utf-8", "replace")[:128]
+    return (f"ERR unknown subcommand or wrong number of arguments for '{s}'. "
+            f"Try {container.upper()} HELP.")
+
+
 def pubsub_context(name: str) -> str:
     return (
         f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "

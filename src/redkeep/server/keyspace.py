@@ -21,6 +21,11 @@ the key (the only hot-path cost is an empty-dict probe) and keeps the estimated
 memory use (`used_memory`), which maxmemory eviction compares to the limit:
 a key costs KEY_OVERHEAD plus its length plus, for strings, the value length and,
 for containers, CONTAINER_ELEMENT_COST per element (counted when modified).
+
+For maxmemory eviction with an LRU or LFU policy, `Database.access` (key -> int) holds
+each key's last access time or LFU counter; `Keyspace.tracker` (server.eviction's
+AccessTracker) updates it on read hits and writes. With any other policy `access` is
+None and lookups pay only that check.
 The keyspace knows nothing about sockets, commands or replies.
 """
 
@@ -33,6 +38,7 @@ from typing import Any
 from redkeep.clock import Clock
 from redkeep.server.errors import WRONGTYPE, CommandError
 
+NOTIFY_NEW = 1 << 14
 KEY_OVERHEAD = 80          # dict entry, key object header, expiry bookkeeping (estimate)
 CONTAINER_ELEMENT_COST = 64
 
@@ -60,7 +66,7 @@ def estimate_size(key: bytes, value: Any) -> int:
 
 class Database:
     __slots__ = ("id", "ks", "data", "expires", "watched", "_heap", "_container_mem",
-                 "avg_ttl", "blocked")
+                 "avg_ttl", "blocked", "access")
 
     def __init__(self, dbid: int, ks: Keyspace) -> None:
         self.id = dbid
@@ -72,17 +78,18 @@ class Database:
         self._container_mem: dict[bytes, int] = {}
         self.avg_ttl = 0
         self.blocked: dict[bytes, Any] = {}        # key -> deque of clients blocked on it
+        self.access: dict[bytes, int] | None = None   # LRU/LFU info (server.eviction)
 
     # ---- Lookup ----
 
     def is_expired(self, key: bytes) -> bool:
         when = self.expires.get(key)
-        return when is not None and when <= self.ks.clock.wall_ms()
+        return when is not None and when < self.ks.clock.wall_ms()
 
     def _expire_if_needed(self, key: bytes) -> bool:
         """True if the key is logically expired (and deleted, on a master)."""
         when = self.expires.get(key)
-        if when is None or when > self.ks.clock.wall_ms():
+        if when is None or when >= self.ks.clock.wall_ms():  # Redis: expired when now > when
             return False
         if self.ks.is_replica:
             return True
@@ -101,6 +108,8 @@ class Database:
                 ks.notify(ks.NOTIFY_KEY_MISS, "keymiss", key, self.id)
         else:
             ks.keyspace_hits += 1
+            if self.access is not None:
+                ks.tracker.touch(self, key)
         return v
 
     def lookup_write(self, key: bytes) -> Any:
@@ -135,17 +144,26 @@ class Database:
         data = self.data
         old = data.get(key)
         ks = self.ks
-        if old is None:
-            ks.used_memory += estimate_size(key, value)
+        if old is None and ks.notify_flags & NOTIFY_NEW:
+            ks.notify(NOTIFY_NEW, "new", key, self.id)
+        if value.__class__ is bytes:
+            delta = KEY_OVERHEAD + len(key) + len(value)
+            if old is not None:
+                delta -= (KEY_OVERHEAD + len(key) + len(old) if old.__class__ is bytes
+                          else self._container_mem.pop(key, 0))
+            ks.used_memory += delta
+            data[key] = value
         else:
-            ks.used_memory += estimate_size(key, value) - self._size_of(key, old)
-        data[key] = value
-        if type(value) is not bytes:
-            self._container_mem[key] = estimate_size(key, value)
+            size = estimate_size(key, value)
+            ks.used_memory += size if old is None else size - self._size_of(key, old)
+            data[key] = value
+            self._container_mem[key] = size
             if self.blocked and key in self.blocked:
-                self.ks.on_key_ready(self, key)
+                ks.on_key_ready(self, key)
         if not keep_ttl and self.expires and key in self.expires:
             del self.expires[key]
+        if self.access is not None:
+            ks.tracker.touch(self, key)
         if self.watched:
             self._touch(key)
 
@@ -162,6 +180,8 @@ class Database:
         self.ks.used_memory -= self._size_of(key, old)
         if self.expires:
             self.expires.pop(key, None)
+        if self.access is not None:
+            self.access.pop(key, None)
         if self.watched:
             self._touch(key)
         return True
@@ -170,6 +190,8 @@ class Database:
         """Call after changing a container in place (or any write not via set_key/delete)."""
         if self.watched:
             self._touch(key)
+        if self.access is not None and key in self.data:
+            self.ks.tracker.touch(self, key)
         value = self.data.get(key)
         if value is not None and type(value) is not bytes:
             if self.blocked and key in self.blocked:
@@ -177,6 +199,18 @@ class Database:
             new = estimate_size(key, value)
             self.ks.used_memory += new - self._container_mem.get(key, 0)
             self._container_mem[key] = new
+
+    # ---- Access information (OBJECT IDLETIME / FREQ) ----
+
+    def idle_ms(self, key: bytes) -> int:
+        """Milliseconds since the key was last accessed (0 unless an LRU policy tracks it)."""
+        tracker = self.ks.tracker
+        return tracker.idle_ms(self, key) if tracker is not None else 0
+
+    def lfu_freq(self, key: bytes) -> int:
+        """The key's decayed LFU counter (LFU_INIT_VAL unless an LFU policy tracks it)."""
+        tracker = self.ks.tracker
+        return tracker.lfu_freq(self, key) if tracker is not None else 5
 
     def _touch(self, key: bytes) -> None:
         clients = self.watched.get(key)
@@ -210,6 +244,8 @@ class Database:
         self.expires = {}
         self._heap = []
         self._container_mem = {}
+        if self.access is not None:
+            self.access = {}
         return n
 
     def _bulk_size(self) -> int:
@@ -221,7 +257,7 @@ class Database:
     def active_expire(self, now_ms: int, budget: int) -> int:
         """Delete up to `budget` keys whose time has come; returns how many were deleted."""
         heap, expires, done = self._heap, self.expires, 0
-        while heap and done < budget and heap[0][0] <= now_ms:
+        while heap and done < budget and heap[0][0] < now_ms:
             when, key = heapq.heappop(heap)
             if expires.get(key) == when:
                 self.ks.expire_key(self, key)
@@ -248,6 +284,8 @@ class Keyspace:
         self.notify: Callable[[int, str, bytes, int], None] = lambda *a: None
         self.on_expired: Callable[[Database, bytes], None] = lambda db, key: None
         self.on_key_ready: Callable[[Database, bytes], None] = lambda db, key: None
+        self.on_evicted: Callable[[Database, bytes], None] = lambda db, key: None
+        self.tracker: Any = None   # eviction.AccessTracker while an LRU/LFU policy is set
 
     def expire_key(self, db: Database, key: bytes) -> None:
         db.delete(key)
@@ -269,7 +307,7 @@ class Keyspace:
             for key in list(d.watched):
                 if key in d.data or key in other.data:
                     d._touch(key)
-        for attr in ("data", "expires", "_heap", "_container_mem"):
+        for attr in ("data", "expires", "_heap", "_container_mem", "access"):
             va, vb = getattr(da, attr), getattr(db_, attr)
             setattr(da, attr, vb)
             setattr(db_, attr, va)

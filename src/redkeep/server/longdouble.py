@@ -56,7 +56,7 @@ def format_human(v: Fraction | float) -> bytes:
     """ld2string(..., LD_STR_HUMAN): %.17Lf, then trailing zeros (and '.') removed."""
     if isinstance(v, float):
         return b"inf" if v > 0 else b"-inf"
-    d = Decimal(v.numerator) / Decimal(v.denominator) if v.denominator == 1 else \
+    d = Decimal(v.numerator) if v.denominator == 1 else \
         Context(prec=20000).divide(Decimal(v.numerator), Decimal(v.denominator))
     text = format(d.quantize(Decimal(1).scaleb(-17), rounding=ROUND_HALF_EVEN,
                              context=Context(prec=20000)), "f")

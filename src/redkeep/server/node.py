@@ -160,7 +160,12 @@ class ClientConnection(asyncio.Protocol):
                 if reply is not NO_REPLY:
                     mode = c.reply_mode
                     if mode == REPLY_ON:
-                        self._append_reply(reply, c.resp)
+                        if reply.__class__ is bytes:
+                            out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                        elif reply is OK:
+                            out.append(_OK)
+                        else:
+                            self._append_reply(reply, c.resp)
                     elif mode == REPLY_SKIP:
                         c.reply_mode = REPLY_SKIP_NEXT
                     elif mode == REPLY_SKIP_NEXT:

@@ -33,6 +33,8 @@ from redkeep.server.blocking import Blocking
 from redkeep.server.config import ServerConfig
 from redkeep.server.connection import Client
 from redkeep.server.errors import CommandError
+from redkeep.server.eviction import Evictor
+from redkeep.server.info import track_instantaneous_metrics
 from redkeep.server.keyspace import Keyspace
 from redkeep.server.pubsub import PubSub
 from redkeep.server.table import Command, CommandTable
@@ -93,7 +95,15 @@ class Server:
         self.pause_writes_only = False
         self.shutdown_requested: str | None = None   # "save" / "nosave" / "default"
         self.latency_events: dict[str, list[tuple[int, int]]] = {}
-        self.evictor: Any = None   # set by server.eviction when maxmemory is configured
+        self.evictor = Evictor(self)   # maxmemory eviction and LRU/LFU access tracking
+        # Replication identity (INFO replication, ROLE, PSYNC): a master starts a new history.
+        self.replid = os.urandom(20).hex()
+        self.replid2 = "0" * 40
+        self.master_repl_offset = 0
+        self.second_repl_offset = -1
+        self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
+        from redkeep.server.commands.server import install_config_hooks
+        install_config_hooks(self)
 
     # ---- Clients ----
 
@@ -119,15 +129,17 @@ class Server:
     # ---- The pipeline ----
 
     def execute(self, c: Client, argv: list[bytes]) -> Any:
-        cmd = self.table.lookup(argv[0])
+        cmd = self.table._by_raw.get(argv[0]) or self.table.lookup(argv[0])
         if cmd is None:
             return self.reject(c, None, errors.unknown_command(argv))
-        if cmd.subcommands is not None and len(argv) >= 2:
+        n = len(argv)
+        if cmd.subcommands is not None and n >= 2:
             sub = cmd.subcommands.get(argv[1].lower())
             if sub is None:
                 return self.reject(c, cmd, errors.unknown_subcommand(argv[1], cmd.name))
             cmd = sub
-        if not cmd.check_arity(len(argv)):
+        arity = cmd.arity
+        if (n != arity) if arity > 0 else (n < -arity):
             return self.reject(c, cmd, errors.wrong_arity(cmd.fullname))
         if not c.authenticated and not cmd.no_auth:
             return self.reject(c, cmd, errors.NOAUTH, in_multi_too=False)
@@ -136,7 +148,7 @@ class Server:
                 return self.reject(c, cmd, "ERR Command not allowed inside a transaction")
             c.mstate.append((cmd, argv))
             return QUEUED
-        if c.resp == 2 and (c.channels or c.patterns) and not cmd.allowed_in_pubsub:
+        if (c.channels or c.patterns) and c.resp == 2 and not cmd.allowed_in_pubsub:
             return self.reject(c, cmd, errors.pubsub_context(cmd.fullname))
         if self.config.maxmemory and cmd.denyoom and self.evictor is not None \
                 and not self.evictor.make_room(c):
@@ -158,8 +170,6 @@ class Server:
         self.stats["total_error_replies"] += 1
 
     def call(self, c: Client, cmd: Command, argv: list[bytes]) -> Any:
-        if self.monitors and not cmd.skip_monitor:
-            self.feed_monitors(c, argv)
         c.cur_cmd = cmd
         c.cur_argv = argv
         start = time.perf_counter_ns()
@@ -174,10 +184,12 @@ class Server:
         cmd.usec += duration
         self.stats["total_commands_processed"] += 1
         c.last_cmd = cmd.fullname
-        if duration > self.config.slowlog_log_slower_than >= 0 and not cmd.skip_slowlog:
+        if duration >= self.config.slowlog_log_slower_than >= 0 and not cmd.skip_slowlog:
             self.log_slow(c, argv, duration)
-        if reply.__class__ is ErrorReply and reply.message.startswith("-"):
-            reply = ErrorReply(reply.message[1:])
+        # MONITOR sees a command after it ran (SELECT shows the new db), as in Redis 7.0;
+        # admin commands and commands that just blocked are not shown.
+        if self.monitors and not cmd.skip_monitor and not cmd.is_admin and c.blocked is None:
+            self.feed_monitors(c, argv)
         return reply
 
     # ---- Transactions ----
@@ -272,7 +284,9 @@ class Server:
 
     def cron(self) -> None:
         """Called hz times per second by the node."""
-        self.keyspace.active_expire_cycle()
+        if self.active_expire_enabled:
+            self.keyspace.active_expire_cycle()
+        track_instantaneous_metrics(self)
         if self.evictor is not None and self.config.maxmemory:
             self.evictor.make_room(None)
 

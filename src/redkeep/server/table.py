@@ -61,10 +61,12 @@ class Command:
         cats = [c for c in categories.split()]
         for f in self.flags:
             c = _CATEGORY_BY_FLAG.get(f)
-            if c and c not in cats:
+            if c and c not in cats and not (c == "@read" and "@scripting" in cats):
                 cats.append(c)
-        if not any(c in cats for c in ("@read", "@write", "@admin")) and "@slow" not in cats \
-                and "fast" not in self.flags:
+        # setImplicitACLCategories: admin is dangerous; what isn't @fast is @slow.
+        if "admin" in self.flags and "@dangerous" not in cats:
+            cats.append("@dangerous")
+        if "@fast" not in cats and "@slow" not in cats:
             cats.append("@slow")
         self.categories = tuple(cats)
         self.subcommands: dict[bytes, Command] | None = None

@@ -16,6 +16,7 @@ def build_table() -> CommandTable:
         scripting,
         server,
         sets,
+        sort,
         strings,
         transactions,
         zsets,
@@ -23,6 +24,6 @@ def build_table() -> CommandTable:
 
     table = CommandTable()
     for group in (connection, transactions, pubsub, strings, keys, server, client, lists,
-                  hashes, sets, zsets, scripting):
+                  hashes, sets, sort, zsets, scripting):
         group.register(table)
     return table

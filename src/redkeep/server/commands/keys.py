@@ -10,9 +10,10 @@ Theory of operation: SCAN cursors
 Redis's cursor is a position in its hash table (reverse-binary increments survive
 rehashing); a Python dict exposes no positions, only insertion-ordered iteration. So a
 cursor here names an *iteration in flight* kept by the keyspace's `KeyIterators`:
-an LRU (`SCAN_STATES_MAX` entries) keyed by a 24-bit serial. The cursor is
-``serial << 40 | consumed`` (decimal, never 0 while keys remain), where `consumed`
-counts the keys handed out so far. An iteration has two modes:
+an LRU (`SCAN_STATES_MAX` entries) keyed by a 21-bit serial. The cursor is
+``serial << 32 | consumed`` (never 0 while keys remain; below 2**53, so clients that
+parse cursors as doubles or signed integers keep them exact), where `consumed` counts
+the keys handed out so far. An iteration has two modes:
 
 1) *live* — SCAN 0 creates `iter(db.data)` and takes COUNT keys per call, O(COUNT):
    no snapshot, so `SCAN 0` on a 1M-key db costs what COUNT says. It remembers the keys
@@ -29,7 +30,7 @@ A cursor that is not in the LRU (evicted, replayed after a lost reply, minted by
 db, or made up) resumes *by position*: a snapshot of the keys from index `consumed` on in
 the current dict order. `consumed` only grows, so even under LRU thrash every iteration
 ends; only then, if keys before that position were deleted meanwhile, some keys may be
-skipped (Redis gives no stronger promise for a cursor it did not hand out). FLUSHDB,
+skipped (Redis gives no stronger promise for a cursor it did not hand out). FLUSHDB and
 FLUSHALL drop the iterations of the databases they empty; an iteration whose db dict was
 replaced otherwise (SWAPDB, a full resync) restarts on the new dict.
 
@@ -39,7 +40,9 @@ A db with fewer than COUNT keys is returned whole with cursor 0, as Redis does.
 
 RANDOMKEY picks from a cached key list per db (rebuilt when the db dict changed, when the
 size drifted by 1/8 or after many writes), checking the pick still exists: O(1) amortized
-instead of listing a large db on every call. OBJECT IDLETIME/FREQ ask `server.evictor`
+instead of listing a large db on every call. OBJECT ENCODING/REFCOUNT of a string follow
+its content as tryObjectEncoding would, except where string writers noted otherwise
+(`note_encoding`, see `EncodingNotes`). OBJECT IDLETIME/FREQ ask `server.evictor`
 for `idle_ms(db, key)` / `lfu_counter(db, key)` when it offers them (else 0 and
 LFU_INIT_VAL): access tracking belongs to eviction.
 """
@@ -59,7 +62,7 @@ from redkeep.resp.types import OK, Status
 from redkeep.server import errors
 from redkeep.server.arguments import parse_int
 from redkeep.server.commands.strings import modified, notify
-from redkeep.server.config import NOTIFY_GENERIC, NOTIFY_NEW
+from redkeep.server.config import NOTIFY_GENERIC
 from redkeep.server.connection import Client
 from redkeep.server.errors import CommandError
 from redkeep.server.glob import stringmatch
@@ -72,9 +75,9 @@ INT_MIN, INT_MAX = -2147483648, 2147483647
 ULONG_MAX = (1 << 64) - 1
 
 SCAN_STATES_MAX = 256
-_POS_BITS = 40
+_POS_BITS = 32
 _POS_MASK = (1 << _POS_BITS) - 1
-_SERIAL_MASK = (1 << (64 - _POS_BITS)) - 1
+_SERIAL_MASK = (1 << (53 - _POS_BITS)) - 1     # cursors stay below 2**53
 
 OBJ_SHARED_INTEGERS = 10000
 OBJ_SHARED_REFCOUNT = INT_MAX
@@ -98,10 +101,10 @@ def notify_db(c: Client, flag: int, event: str, key: bytes, dbid: int) -> None:
 
 def parse_int32(arg: bytes, message: str | None = None) -> int:
     """getIntFromObjectOrReply: a C int, with Redis's two error texts (or `message`)."""
-    v = parse_int(arg, "ERR " + message if message else errors.NOT_INTEGER)
+    v = parse_int(arg, f"ERR {message}" if message else errors.NOT_INTEGER)
     if v < INT_MIN or v > INT_MAX:
-        raise CommandError("ERR " + message if message else errors.int_out_of_range(
-            INT_MIN, INT_MAX))
+        raise CommandError(f"ERR {message}" if message
+                           else errors.int_out_of_range(INT_MIN, INT_MAX))
     return v
 
 
@@ -115,19 +118,26 @@ def select_db(c: Client, arg: bytes) -> Database:
 
 
 def add_key(c: Client, db: Database, key: bytes, value: Any, expire: int | None) -> None:
-    """dbAdd (+ setExpire): the key must not exist; sends the "new" event."""
+    """dbAdd (+ setExpire): the key must not exist; set_key sends the "new" event."""
     db.set_key(key, value)
     if expire is not None:
         db.set_expire(key, expire)
-    notify_db(c, NOTIFY_NEW, "new", key, db.id)
 
 
 def duplicate_value(value: Any) -> Any:
-    """COPY's deep copy: strings are immutable; containers copy themselves if they can."""
+    """COPY's deep copy: strings are immutable; a container whose class defines `copy()`
+    copies itself (a copy() inherited from list/dict/set is shallow and returns the base
+    type, so it is not used); anything else goes through copy.deepcopy."""
     if type(value) is bytes:
         return value
-    dup = getattr(value, "copy", None)
-    return dup() if callable(dup) else copy.deepcopy(value)
+    for klass in type(value).__mro__:
+        if "copy" in klass.__dict__:
+            if klass.__module__ != "builtins":
+                dup = value.copy()
+                if type(dup) is type(value):
+                    return dup
+            break
+    return copy.deepcopy(value)
 
 
 def _option_text(arg: bytes) -> str:
@@ -167,10 +177,11 @@ def cmd_keys(c: Client, argv: list[bytes]) -> object:
     keys: Any = db.data
     if pattern != b"*":
         keys = [k for k in keys if stringmatch(pattern, k)]
-    if not db.expires:
+    expires = db.expires
+    if not expires:
         return list(keys)
-    expired = db.is_expired
-    return [k for k in keys if not expired(k)]
+    now = c.server.clock.wall_ms()       # keys whose time has come are hidden, not deleted
+    return [k for k in keys if k not in expires or expires[k] > now]
 
 
 def parse_scan_cursor(arg: bytes) -> int:
@@ -181,9 +192,10 @@ def parse_scan_cursor(arg: bytes) -> int:
         raise CommandError(errors.INVALID_CURSOR)
     neg = arg[0] == 45
     digits = arg[1:] if arg[0] in (43, 45) else arg
-    if not digits.isdigit():
+    significant = digits.lstrip(b"0")
+    if not digits.isdigit() or len(significant) > 20:
         raise CommandError(errors.INVALID_CURSOR)
-    v = int(digits)
+    v = int(significant or b"0")
     if v > ULONG_MAX:
         raise CommandError(errors.INVALID_CURSOR)
     return (-v) & ULONG_MAX if neg else v
@@ -246,8 +258,13 @@ class KeyIterators:
     # -- SCAN --
 
     def start(self, db: Database, token: tuple[int, ...], position: int) -> _ScanState:
-        st = _ScanState(self.next_serial, db)
-        self.next_serial = self.next_serial % _SERIAL_MASK + 1
+        serial = self.next_serial
+        for _ in range(len(self.states)):       # after wrapping around: skip live ones
+            if serial not in self.states:
+                break
+            serial = serial % _SERIAL_MASK + 1
+        self.next_serial = serial % _SERIAL_MASK + 1
+        st = _ScanState(serial, db)
         if position == 0:
             st.it = iter(db.data)
             st.token = token
@@ -351,6 +368,77 @@ def key_iterators(ks: Keyspace) -> KeyIterators:
     return it
 
 
+class EncodingNotes:
+    """The encoding of short strings whose content does not tell it (see OBJECT).
+
+    Redis encodes a string written by SET as int/embstr/raw by its content, but one
+    modified in place (APPEND on an existing key, SETRANGE, SETBIT, BITOP) is "raw", an
+    INCRBYFLOAT result is never "int", and COPY of a shared integer is a private one.
+    Writers call `note_encoding()`; a note is (value object, encoding) and only holds while
+    that very object is still the key's value, so a later SET makes it void without any
+    bookkeeping on the hot path. Strings longer than 44 bytes are "raw" by content and
+    never noted, so notes pin only small objects; void notes are pruned in bulk.
+    """
+
+    def __init__(self) -> None:
+        self.by_db: dict[int, dict[bytes, tuple[bytes, bytes]]] = {}
+
+    def note(self, db: Database, key: bytes, encoding: bytes) -> None:
+        value = db.data.get(key)
+        if type(value) is not bytes or len(value) > EMBSTR_SIZE_LIMIT:
+            return
+        notes = self.by_db.setdefault(db.id, {})
+        notes[key] = (value, encoding)
+        if len(notes) > 2 * len(db.data) + 1024:
+            data = db.data
+            self.by_db[db.id] = {k: n for k, n in notes.items() if data.get(k) is n[0]}
+
+    def lookup(self, db: Database, key: bytes, value: Any) -> bytes | None:
+        notes = self.by_db.get(db.id)
+        if not notes:
+            return None
+        n = notes.get(key)
+        return n[1] if n is not None and n[0] is value else None
+
+    def carry(self, src: Database, key: bytes, dst: Database, newkey: bytes,
+              copied: bool) -> None:
+        """RENAME/MOVE keep the object (and its encoding); COPY duplicates it, which
+        turns a shared integer into a private one."""
+        value = dst.data.get(newkey)
+        enc = self.lookup(src, key, value)
+        if enc is None and copied and type(value) is bytes and string_encoding(value) == b"int":
+            enc = b"int"
+        if enc is not None:
+            self.note(dst, newkey, enc)
+
+    def swap(self, a: int, b: int) -> None:
+        na, nb = self.by_db.pop(a, None), self.by_db.pop(b, None)
+        if na is not None:
+            self.by_db[b] = na
+        if nb is not None:
+            self.by_db[a] = nb
+
+    def forget(self, *dbs: Database) -> None:
+        for db in dbs:
+            self.by_db.pop(db.id, None)
+
+
+_NOTES: weakref.WeakKeyDictionary[Keyspace, EncodingNotes] = weakref.WeakKeyDictionary()
+
+
+def encoding_notes(ks: Keyspace) -> EncodingNotes:
+    notes = _NOTES.get(ks)
+    if notes is None:
+        notes = _NOTES[ks] = EncodingNotes()
+    return notes
+
+
+def note_encoding(c: Client, key: bytes, encoding: bytes) -> None:
+    """For string writers: the value just stored at `key` has this Redis encoding
+    (b"raw" after an in-place change, b"embstr" for INCRBYFLOAT results)."""
+    encoding_notes(c.server.keyspace).note(c.db, key, encoding)
+
+
 def _change_token(c: Client) -> tuple[int, ...]:
     ks, data = c.server.keyspace, c.db.data
     return (id(data), len(data), c.server.dirty, ks.expired_keys, ks.evicted_keys)
@@ -415,6 +503,7 @@ def _rename(c: Client, argv: list[bytes], nx: bool) -> object:
             return 0
         db.delete(dst)
     add_key(c, db, dst, value, expire)
+    encoding_notes(c.server.keyspace).carry(db, src, db, dst, False)
     db.delete(src)
     notify(c, NOTIFY_GENERIC, "rename_from", src)
     notify(c, NOTIFY_GENERIC, "rename_to", dst)
@@ -444,6 +533,7 @@ def cmd_move(c: Client, argv: list[bytes]) -> object:
     if dst.lookup_write(key) is not None:
         return 0
     add_key(c, dst, key, value, expire)
+    encoding_notes(c.server.keyspace).carry(src, key, dst, key, False)
     src.delete(key)
     notify_db(c, NOTIFY_GENERIC, "move_from", key, src.id)
     notify_db(c, NOTIFY_GENERIC, "move_to", key, dst.id)
@@ -479,6 +569,7 @@ def cmd_copy(c: Client, argv: list[bytes]) -> object:
             return 0
         dst.delete(newkey)
     add_key(c, dst, newkey, duplicate_value(value), expire)
+    encoding_notes(c.server.keyspace).carry(src, key, dst, newkey, True)
     notify_db(c, NOTIFY_GENERIC, "copy_to", newkey, dst.id)
     c.server.dirty += 1
     return 1
@@ -617,6 +708,7 @@ def _check_flush_args(argv: list[bytes]) -> None:
 def cmd_flushdb(c: Client, argv: list[bytes]) -> object:
     _check_flush_args(argv)
     key_iterators(c.server.keyspace).forget(c.db)
+    encoding_notes(c.server.keyspace).forget(c.db)
     c.server.dirty += c.db.clear()
     return OK
 
@@ -625,6 +717,7 @@ def cmd_flushall(c: Client, argv: list[bytes]) -> object:
     _check_flush_args(argv)
     dbs = c.server.keyspace.dbs
     key_iterators(c.server.keyspace).forget(*dbs)
+    encoding_notes(c.server.keyspace).forget(*dbs)
     c.server.dirty += sum(db.clear() for db in dbs) + 1
     return OK
 
@@ -640,6 +733,7 @@ def cmd_swapdb(c: Client, argv: list[bytes]) -> object:
         raise CommandError(errors.DB_INDEX)
     if a != b:
         ks.swap(a, b)      # SCAN iterations over either db notice and restart
+        encoding_notes(ks).swap(a, b)
     c.server.dirty += 1
     return OK
 
@@ -653,13 +747,17 @@ def string_encoding(value: bytes) -> bytes:
     return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
 
 
-def object_encoding(value: Any) -> bytes:
+def object_encoding(c: Client, key: bytes, value: Any) -> bytes:
     if type(value) is bytes:
-        return string_encoding(value)
-    enc = getattr(value, "encoding", None)
+        noted = encoding_notes(c.server.keyspace).lookup(c.db, key, value)
+        return noted or string_encoding(value)
+    enc = getattr(value, "encoding", None)     # a method or an attribute of the type
     if callable(enc):
-        name = enc()
-        return name.encode() if isinstance(name, str) else name
+        enc = enc()
+    if isinstance(enc, str):
+        return enc.encode()
+    if isinstance(enc, bytes):
+        return enc
     return _CONTAINER_ENCODINGS.get(type_name(value), b"raw")
 
 
@@ -676,14 +774,15 @@ def _object_lookup(c: Client, key: bytes) -> Any:
 
 def cmd_object_encoding(c: Client, argv: list[bytes]) -> object:
     v = _object_lookup(c, argv[2])
-    return None if v is None else object_encoding(v)
+    return None if v is None else object_encoding(c, argv[2], v)
 
 
 def cmd_object_refcount(c: Client, argv: list[bytes]) -> object:
     v = _object_lookup(c, argv[2])
     if v is None:
         return None
-    if type(v) is bytes and len(v) <= 4 and _shared_integers_allowed(c):
+    if type(v) is bytes and len(v) <= 4 and _shared_integers_allowed(c) \
+            and encoding_notes(c.server.keyspace).lookup(c.db, argv[2], v) is None:
         n = parse_ll(v)
         if n is not None and 0 <= n < OBJ_SHARED_INTEGERS:
             return OBJ_SHARED_REFCOUNT

@@ -33,6 +33,12 @@ def modified(c: Client, key: bytes, event: str, flag: int = NOTIFY_STRING) -> No
         c.server.notify(flag, event, key, c.db.id)
 
 
+def note_encoding(c: Client, key: bytes, encoding: bytes) -> None:
+    """OBJECT ENCODING of a string changed in place ("raw") or made by INCRBYFLOAT."""
+    from redkeep.server.commands.keys import note_encoding as note
+    note(c, key, encoding)
+
+
 # ---- Expire options shared by SET and GETEX ----
 
 def expire_at_ms(c: Client, unit_arg: bytes, value: bytes, cmdname: str) -> int:
@@ -252,6 +258,7 @@ def cmd_incrbyfloat(c: Client, argv: list[bytes]) -> object:
         raise CommandError("ERR increment would produce NaN or Infinity")
     text = longdouble.format_human(new)
     db.set_key(key, text, keep_ttl=True)
+    note_encoding(c, key, b"embstr")
     modified(c, key, "incrbyfloat")
     return text
 
@@ -264,6 +271,8 @@ def cmd_append(c: Client, argv: list[bytes]) -> object:
     new = argv[2] if old is None else old + argv[2]
     _check_size(c, len(new))
     db.set_key(key, new, keep_ttl=True)
+    if old is not None:
+        note_encoding(c, key, b"raw")
     modified(c, key, "append")
     return len(new)
 
@@ -314,6 +323,7 @@ def cmd_setrange(c: Client, argv: list[bytes]) -> object:
         old = old + b"\x00" * (offset - len(old))
     new = old[:offset] + value + old[offset + len(value):]
     db.set_key(key, new, keep_ttl=True)
+    note_encoding(c, key, b"raw")
     modified(c, key, "setrange")
     return len(new)
 
@@ -342,6 +352,7 @@ def cmd_setbit(c: Client, argv: list[bytes]) -> object:
     prev = 1 if buf[byte] & mask else 0
     buf[byte] = (buf[byte] | mask) if bit else (buf[byte] & ~mask)
     db.set_key(key, bytes(buf), keep_ttl=True)
+    note_encoding(c, key, b"raw")
     modified(c, key, "setbit")
     return prev
 
@@ -457,6 +468,7 @@ def cmd_bitop(c: Client, argv: list[bytes]) -> object:
         else:
             result ^= other
     db.set_key(dest, result.to_bytes(maxlen, "big"))
+    note_encoding(c, dest, b"raw")
     modified(c, dest, "set")
     return maxlen
 

@@ -1,0 +1,1 @@
+"""Shared test harness: server processes, a raw RESP client, differential comparison."""
