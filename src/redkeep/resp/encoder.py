@@ -45,7 +45,11 @@ def encode(value: Any, proto: int = 2) -> bytes:
 def encode_error(message: str) -> bytes:
     # Newlines would break the protocol: Redis replaces them with spaces.
     text = message.replace("\r", " ").replace("\n", " ")
-    return b"-" + text.encode("utf-8", "surrogateescape") + b"\r\n"
+    try:  # user bytes inside messages are carried as latin-1 characters, byte for byte
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+    return b"-" + raw + b"\r\n"
 
 
 def _encode2(v: Any, out: list[bytes]) -> None:

@@ -23,6 +23,8 @@ Two engines share one contract:
 
 from __future__ import annotations
 
+import re
+
 import hiredis
 
 from redkeep.resp.splitargs import split_args
@@ -30,6 +32,9 @@ from redkeep.resp.splitargs import split_args
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 UNAUTH_MAX_ARGS = 10
 UNAUTH_MAX_BULK = 16384
+# hiredis pre-sizes arrays from the count and takes ages to free a huge pending one, so
+# chunks announcing a count of a million elements or more go to the pure engine.
+_BIG_COUNT = re.compile(rb"\*[-+]?\d{7}")
 
 
 class ProtocolError(Exception):
@@ -108,7 +113,7 @@ class RequestParser:
 
     def _hiredis_can_take(self, data: bytes, continuing: bool) -> bool:
         # hiredis would accept '+' and '=' elements as strings where Redis wants '$'.
-        if b"\n+" in data or b"\n=" in data:
+        if b"\n+" in data or b"\n=" in data or _BIG_COUNT.search(data) is not None:
             return False
         if continuing and data[0] in (43, 61):
             return False

@@ -10,12 +10,16 @@ unbalanced quotes, as Redis does.
 
 from __future__ import annotations
 
-_SPACE = frozenset(b" \n\r\t\v\f")
+_SPACE = frozenset(b" \n\r\t\v\f")      # isspace(): skipped between arguments
+_TOKEN_END = frozenset(b" \n\r\t")        # what ends an unquoted argument
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 def split_args(line: bytes) -> list[bytes] | None:
+    nul = line.find(b"\0")
+    if nul >= 0:  # a C string ends at NUL
+        line = line[:nul]
     args: list[bytes] = []
     i, n = 0, len(line)
     while True:
@@ -42,7 +46,7 @@ def _read_token(line: bytes, i: int, n: int, token: bytearray) -> int:
             i = _read_single_quoted(line, i + 1, n, token)
             if i < 0:
                 return -1
-        elif c in _SPACE:
+        elif c in _TOKEN_END:
             return i
         else:
             token.append(c)

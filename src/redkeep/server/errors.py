@@ -56,23 +56,23 @@ def wrong_arity(fullname: str) -> str:
 
 
 def unknown_command(argv: list[bytes]) -> str:
-    name = argv[0].decode("utf-8", "replace")[:128]
+    name = argv[0].decode("latin-1")[:128]  # bytes as they came, like Redis's %.128s
     args = ""
     for a in argv[1:]:  # Redis stops previewing once 128 characters are shown
         if len(args) >= 128:
             break
-        args += f"'{a.decode('utf-8', 'replace')[:128 - len(args)]}' "
+        args += f"'{a.decode('latin-1')[:128 - len(args)]}' "
     return f"ERR unknown command '{name}', with args beginning with: {args}"
 
 
 def unknown_subcommand(sub: bytes, container: str) -> str:
-    s = sub.decode("utf-8", "replace")[:128]
+    s = sub.decode("latin-1")[:128]
     return f"ERR unknown subcommand '{s}'. Try {container.upper()} HELP."
 
 
 def subcommand_syntax(sub: bytes, container: str) -> str:
     """addReplySubcommandSyntaxError: a known container, a bad subcommand or arity."""
-    s = sub.decode("utf-8", "replace")[:128]
+    s = sub.decode("latin-1")[:128]
     return (f"ERR unknown subcommand or wrong number of arguments for '{s}'. "
             f"Try {container.upper()} HELP.")
 

@@ -161,6 +161,10 @@ class Server:
             c.dirty_exec = True
         if cmd is not None:
             cmd.rejected_calls += 1
+            if cmd.name == "exec":  # execCommandAbort: the transaction goes with it
+                self.discard_transaction(c)
+                cause = message[4:] if message.startswith("ERR ") else message
+                message = f"EXECABORT Transaction discarded because of: {cause}"
         self.count_error(message)
         return ErrorReply(message)
 

@@ -54,3 +54,10 @@ def test_split_args_like_sdssplitargs() -> None:
     assert split_args(b'"unterminated') is None
     assert split_args(b'"a"b') is None
     assert split_args(b"'a'b") is None
+
+
+def test_split_args_ends_tokens_like_redis() -> None:
+    # Only space, \n, \r and \t end an unquoted argument; a NUL ends the line.
+    assert split_args(b"a\x0bb c") == [b"a\x0bb", b"c"]
+    assert split_args(b"\x0b\x0ca") == [b"a"]
+    assert split_args(b"ab\x00cd ef") == [b"ab"]

@@ -126,3 +126,14 @@ def test_large_argument() -> None:
 ])
 def test_parse_ll_is_strict_like_string2ll(text: bytes, value: int | None) -> None:
     assert parse_ll(text) == value
+
+
+def test_huge_multibulk_count_is_answered_at_once() -> None:
+    # hiredis would pre-size a 3e9-element array and take ages to drop it.
+    import time
+
+    start = time.monotonic()
+    assert parse_all([b"*3000000000\r\n"]) == [
+        ("error", "ERR Protocol error: invalid multibulk length")]
+    assert parse_all([b"*1\r\n$4\r\nPING\r\n*2000000000\r\n"]) == [[b"PING"]]
+    assert time.monotonic() - start < 1.0

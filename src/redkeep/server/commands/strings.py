@@ -56,34 +56,53 @@ def expire_at_ms(c: Client, unit_arg: bytes, value: bytes, cmdname: str) -> int:
     return ms
 
 
-def _parse_set_options(c: Client, argv: list[bytes], start: int, for_getex: bool
-                       ) -> tuple[str | None, bool, int | None, bool, bool]:
-    """Returns (condition NX/XX, get, expire_ms, keepttl, persist)."""
-    cond: str | None = None
-    get = keepttl = persist = False
-    expire: int | None = None
-    unit_seen = False
+class SetOptions:
+    """What parseExtendedStringArgumentsOrReply leaves: flags plus the unvalidated expire."""
+
+    __slots__ = ("cond", "get", "keepttl", "persist", "unit", "expire_arg")
+
+    def __init__(self) -> None:
+        self.cond: str | None = None
+        self.get = self.keepttl = self.persist = False
+        self.unit: bytes | None = None
+        self.expire_arg: bytes | None = None
+
+    def expire_ms(self, c: Client, cmdname: str) -> int | None:
+        if self.unit is None:
+            return None
+        return expire_at_ms(c, self.unit, self.expire_arg, cmdname)
+
+
+_UNITS = (b"ex", b"px", b"exat", b"pxat")
+
+
+def _parse_set_options(argv: list[bytes], start: int, for_getex: bool) -> SetOptions:
+    """Redis's option rules: repeats are allowed, conflicting options are a syntax error,
+    and an expire unit takes the next argument whatever it is (it is validated later)."""
+    o = SetOptions()
     i = start
     while i < len(argv):
         opt = argv[i].lower()
-        nxt = argv[i + 1] if i + 1 < len(argv) else None
-        if not for_getex and opt in (b"nx", b"xx") and cond is None:
-            cond = opt.decode().upper()
-        elif not for_getex and opt == b"get" and not get:
-            get = True
-        elif not for_getex and opt == b"keepttl" and not unit_seen and not keepttl:
-            keepttl = True
-        elif for_getex and opt == b"persist" and not unit_seen and not persist:
-            persist = True
-        elif opt in (b"ex", b"px", b"exat", b"pxat") and not unit_seen and not keepttl \
-                and not persist and nxt is not None:
-            unit_seen = True
-            expire = expire_at_ms(c, opt, nxt, "getex" if for_getex else "set")
+        has_next = i + 1 < len(argv)
+        if not for_getex and opt == b"nx" and o.cond != "XX":
+            o.cond = "NX"
+        elif not for_getex and opt == b"xx" and o.cond != "NX":
+            o.cond = "XX"
+        elif not for_getex and opt == b"get":
+            o.get = True
+        elif not for_getex and opt == b"keepttl" and o.unit is None:
+            o.keepttl = True
+        elif for_getex and opt == b"persist" and o.unit is None:
+            o.persist = True
+        elif opt in _UNITS and not o.keepttl and not o.persist and has_next \
+                and o.unit in (None, opt):
+            o.unit = opt
+            o.expire_arg = argv[i + 1]
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
         i += 1
-    return cond, get, expire, keepttl, persist
+    return o
 
 
 # ---- GET / SET family ----
@@ -98,13 +117,14 @@ def cmd_set(c: Client, argv: list[bytes]) -> object:
         db.set_key(key, argv[2])
         modified(c, key, "set")
         return OK
-    cond, get, expire, keepttl, _ = _parse_set_options(c, argv, 3, False)
-    old = db.get_string(key) if get else None
-    exists = old is not None if get else db.lookup_write(key) is not None
-    if (cond == "NX" and exists) or (cond == "XX" and not exists):
-        return old if get else None
-    set_string(c, key, argv[2], expire, keepttl)
-    return old if get else OK
+    o = _parse_set_options(argv, 3, False)
+    expire = o.expire_ms(c, "set")
+    old = db.get_string(key) if o.get else None
+    exists = old is not None if o.get else db.lookup_write(key) is not None
+    if (o.cond == "NX" and exists) or (o.cond == "XX" and not exists):
+        return old if o.get else None
+    set_string(c, key, argv[2], expire, o.keepttl)
+    return old if o.get else OK
 
 
 def set_string(c: Client, key: bytes, value: bytes, expire: int | None = None,
@@ -155,10 +175,11 @@ def cmd_getdel(c: Client, argv: list[bytes]) -> object:
 
 def cmd_getex(c: Client, argv: list[bytes]) -> object:
     db, key = c.db, argv[1]
-    _, _, expire, _, persist = _parse_set_options(c, argv, 2, True)
+    o = _parse_set_options(argv, 2, True)
     value = db.get_string(key)
     if value is None:
         return None
+    expire, persist = o.expire_ms(c, "getex"), o.persist
     if expire is not None:
         if expire <= c.server.clock.wall_ms() and not c.server.keyspace.is_replica:
             db.delete(key)
@@ -391,14 +412,14 @@ def _normalize_range(start: int, end: int, total: int) -> tuple[int, int] | None
 
 
 def cmd_bitcount(c: Client, argv: list[bytes]) -> object:
+    v = c.db.get_string(argv[1])  # Redis looks the key up before parsing the range
+    if v is None:
+        return 0
     if len(argv) == 3 or len(argv) > 5:
         raise CommandError(errors.SYNTAX)
     if len(argv) >= 4:
         start, end = parse_int(argv[2]), parse_int(argv[3])
         in_bits = _range_unit(argv, 4)
-    v = c.db.get_string(argv[1])
-    if v is None:
-        return 0
     if len(argv) == 2:
         return int.from_bytes(v, "big").bit_count()
     total = len(v) * 8 if in_bits else len(v)
@@ -416,15 +437,15 @@ def cmd_bitpos(c: Client, argv: list[bytes]) -> object:
     bit = parse_int(argv[2])
     if bit not in (0, 1):
         raise CommandError("ERR The bit argument must be 1 or 0.")
+    v = c.db.get_string(argv[1])  # looked up before the range is parsed, as Redis does
+    if v is None:
+        return -1 if bit else 0
     if len(argv) > 6:
         raise CommandError(errors.SYNTAX)
     start = parse_int(argv[3]) if len(argv) > 3 else 0
     end_given = len(argv) > 4
     end = parse_int(argv[4]) if end_given else -1
     in_bits = _range_unit(argv, 5)
-    v = c.db.get_string(argv[1])
-    if v is None:
-        return -1 if bit else 0
     total = len(v) * 8 if in_bits else len(v)
     rng = _normalize_range(start, end, total)
     if rng is None:
