@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from redkeep.resp.splitargs import split_args as split_arg_bytes
 from redkeep.server.glob import stringmatch
 
 __all__ = [
@@ -211,10 +212,6 @@ def keyspace_events_to_string(flags: int) -> str:
 
 # ---- Redis's string primitives: sdssplitargs, sdscatrepr, number parsing ----
 
-_SPACE = " \t\n\v\f\r"  # C isspace() in the C locale
-_TOKEN_END = " \n\r\t"  # what ends an unquoted sdssplitargs token
-_HEX = "0123456789abcdefABCDEF"
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
 
 
 def _bytes(s: str) -> bytes:
@@ -230,83 +227,12 @@ def _ascii_lower(s: str) -> str:
     return s.lower() if s.isascii() else _text(_bytes(s).lower())
 
 
-def _double_quoted(line: str, i: int, out: list[str]) -> int:
-    """Consume a "..." body starting after the quote; return the index after the close."""
-    n = len(line)
-    while True:
-        if i >= n:
-            raise _Invalid("unterminated quotes")
-        c = line[i]
-        if (
-            c == "\\"
-            and i + 3 < n
-            and line[i + 1] == "x"
-            and line[i + 2] in _HEX
-            and line[i + 3] in _HEX
-        ):
-            byte = int(line[i + 2 : i + 4], 16)
-            out.append(chr(byte) if byte < 0x80 else chr(0xDC00 + byte))
-            i += 4
-        elif c == "\\" and i + 1 < n:
-            out.append(_ESCAPES.get(line[i + 1], line[i + 1]))
-            i += 2
-        elif c == '"':
-            if i + 1 < n and line[i + 1] not in _SPACE:
-                raise _Invalid("closing quote must be followed by a space")
-            return i + 1
-        else:
-            out.append(c)
-            i += 1
-
-
-def _single_quoted(line: str, i: int, out: list[str]) -> int:
-    n = len(line)
-    while True:
-        if i >= n:
-            raise _Invalid("unterminated quotes")
-        c = line[i]
-        if c == "\\" and i + 1 < n and line[i + 1] == "'":
-            out.append("'")
-            i += 2
-        elif c == "'":
-            if i + 1 < n and line[i + 1] not in _SPACE:
-                raise _Invalid("closing quote must be followed by a space")
-            return i + 1
-        else:
-            out.append(c)
-            i += 1
-
-
 def split_args(line: str) -> list[str] | None:
-    """Split a line like Redis's ``sdssplitargs``; None on unbalanced quotes.
-
-    Double quotes understand ``\\n \\r \\t \\b \\a \\xHH`` (any other ``\\c`` is ``c``), single
-    quotes only ``\\'``; a closing quote must be followed by a space or the end of the line.
-    ``\\xHH`` bytes >= 0x80 come back surrogate-escaped, like undecodable file bytes.
-    """
-    args: list[str] = []
-    i, n = 0, len(line)
-    try:
-        while True:
-            while i < n and line[i] in _SPACE:
-                i += 1
-            if i >= n:
-                return args
-            token: list[str] = []
-            while i < n and line[i] not in _TOKEN_END:
-                c = line[i]
-                if c == '"':
-                    i = _double_quoted(line, i + 1, token)
-                    break
-                if c == "'":
-                    i = _single_quoted(line, i + 1, token)
-                    break
-                token.append(c)
-                i += 1
-            joined = "".join(token)
-            args.append(joined if joined.isascii() else _text(_bytes(joined)))
-    except _Invalid:
-        return None
+    """Split a config line like Redis's ``sdssplitargs`` (resp.splitargs, shared with inline
+    commands); None on unbalanced quotes. Bytes >= 0x80 come back surrogate-escaped, like
+    undecodable file bytes."""
+    args = split_arg_bytes(_bytes(line))
+    return None if args is None else [_text(a) for a in args]
 
 
 def quote_arg(value: str) -> str:

@@ -229,7 +229,7 @@ def cmd_msetnx(c: Client, argv: list[bytes]) -> object:
 
 def _incr(c: Client, key: bytes, delta: int) -> int:
     db = c.db
-    old = db.get_string(key)
+    old = lookup_string_for_write(db, key)
     if old is None:
         current = 0
     else:
@@ -271,7 +271,7 @@ def _parse_ld(arg: bytes) -> object:
 
 def cmd_incrbyfloat(c: Client, argv: list[bytes]) -> object:
     db, key = c.db, argv[1]
-    old = db.get_string(key)
+    old = lookup_string_for_write(db, key)
     current = _parse_ld(old) if old is not None else longdouble.parse_long_double(b"0")
     incr = _parse_ld(argv[2])
     new = longdouble.add(current, incr)
@@ -288,7 +288,7 @@ def cmd_incrbyfloat(c: Client, argv: list[bytes]) -> object:
 
 def cmd_append(c: Client, argv: list[bytes]) -> object:
     db, key = c.db, argv[1]
-    old = db.get_string(key)
+    old = lookup_string_for_write(db, key)
     new = argv[2] if old is None else old + argv[2]
     _check_size(c, len(new))
     db.set_key(key, new, keep_ttl=True)
@@ -332,7 +332,7 @@ def cmd_setrange(c: Client, argv: list[bytes]) -> object:
     value = argv[3]
     if offset < 0:
         raise CommandError(errors.OFFSET_RANGE)
-    old = db.get_string(key)
+    old = lookup_string_for_write(db, key)
     if old is None:
         if not value:
             return 0
@@ -364,7 +364,7 @@ def cmd_setbit(c: Client, argv: list[bytes]) -> object:
     bit = parse_int(argv[3], errors.BIT_VALUE)
     if bit not in (0, 1):
         raise CommandError(errors.BIT_VALUE)
-    old = db.get_string(key) or b""
+    old = lookup_string_for_write(db, key) or b""
     byte = off >> 3
     buf = bytearray(old)
     if len(buf) <= byte:
