@@ -9,7 +9,7 @@ Fixtures (see tests/support/ for the machinery):
 * ``diff``           function DiffPair connected to both, after FLUSHALL on both
 
 Every server is started with ``--save "" --appendonly no`` in its own directory, and real
-redis-server additionally with ``--enable-debug-command yes``. A session server that dies
+both with ``--enable-debug-command yes``. A session server that dies
 during a test is restarted on the same port and that test is reported as an error with the
 server's log tail. Set ``REDKEEP_TEST_STANDIN=redis`` to run real redis-server in place of
 redkeep (only for developing the harness itself).

@@ -181,10 +181,10 @@ class ServerProc:
 
     def command_line(self) -> list[str]:
         common = ["--port", str(self.port), "--save", "", "--appendonly", "no",
-                  "--dir", str(self.dir)]
+                  "--dir", str(self.dir), "--enable-debug-command", "yes"]
         if self.is_real_redis:
             exe = shutil.which(REDIS_SERVER) or REDIS_SERVER
-            return [exe, *common, "--enable-debug-command", "yes", *self.extra_args]
+            return [exe, *common, *self.extra_args]
         return [sys.executable, "-m", "redkeep", "server", *common, *self.extra_args]
 
     # -- lifecycle --

@@ -102,6 +102,7 @@ class Server:
         self.master_repl_offset = 0
         self.second_repl_offset = -1
         self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
+        self.busy_script: Any = None   # a scripting.ScriptRun past busy-reply-threshold
         from redkeep.server.commands.server import install_config_hooks
         install_config_hooks(self)
 
@@ -143,6 +144,16 @@ class Server:
             return self.reject(c, cmd, errors.wrong_arity(cmd.fullname))
         if not c.authenticated and not cmd.no_auth:
             return self.reject(c, cmd, errors.NOAUTH, in_multi_too=False)
+        if cmd.protected and not self.allow_protected_action(c, cmd.name):
+            name, option = cmd.name.upper(), f"enable-{cmd.name}-command"
+            return self.reject(c, cmd, (
+                f"ERR {name} command not allowed. If the {option} option is set to \"local\", "
+                "you can run it from a local connection, otherwise you need to set this option "
+                "in the configuration file, and then restart the server."))
+        if self.busy_script is not None:   # a script is past busy-reply-threshold
+            busy = self.busy_script.admit(cmd, argv)
+            if busy is not None:
+                return self.reject(c, cmd, busy)
         if c.in_multi and cmd.name not in _MULTI_PASSTHROUGH:
             if cmd.no_multi:
                 return self.reject(c, cmd, "ERR Command not allowed inside a transaction")
@@ -154,6 +165,14 @@ class Server:
                 and not self.evictor.make_room(c):
             return self.reject(c, cmd, errors.OOM)
         return self.call(c, cmd, argv)
+
+    def allow_protected_action(self, c: Client, name: str) -> bool:
+        """enable-debug-command / enable-module-command: yes, no, or local clients only."""
+        setting = getattr(self.config, f"enable_{name}_command", "no")
+        if setting == "yes":
+            return True
+        local = c.addr.startswith(("127.", "[::1]", "[::ffff:127.")) or c.laddr.endswith(":0")
+        return setting == "local" and local
 
     def reject(self, c: Client, cmd: Command | None, message: str,
                in_multi_too: bool = True) -> ErrorReply:
@@ -288,6 +307,8 @@ class Server:
 
     def cron(self) -> None:
         """Called hz times per second by the node."""
+        if self.busy_script is not None:   # a busy script owns the keyspace
+            return
         if self.active_expire_enabled:
             self.keyspace.active_expire_cycle()
         track_instantaneous_metrics(self)

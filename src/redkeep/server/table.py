@@ -41,7 +41,7 @@ class Command:
         "name", "fullname", "handler", "arity", "flags", "first_key", "last_key", "step",
         "group", "categories", "subcommands", "parent",
         "is_write", "denyoom", "no_auth", "allowed_in_pubsub", "no_multi", "is_admin",
-        "loading_ok", "stale_ok", "skip_monitor", "skip_slowlog", "may_replicate",
+        "loading_ok", "stale_ok", "skip_monitor", "skip_slowlog", "may_replicate", "protected",
         "calls", "usec", "rejected_calls", "failed_calls",
     )
 
@@ -83,6 +83,8 @@ class Command:
         self.skip_monitor = "skip_monitor" in fl
         self.skip_slowlog = "skip_slowlog" in fl
         self.may_replicate = "may_replicate" in fl
+        # DEBUG and MODULE are refused unless enable-debug/module-command allows them
+        self.protected = name in ("debug", "module")
         self.reset_stats()
 
     def reset_stats(self) -> None:

@@ -17,6 +17,7 @@ def build_table() -> CommandTable:
         server,
         sets,
         sort,
+        streams,
         strings,
         transactions,
         zsets,
@@ -24,6 +25,6 @@ def build_table() -> CommandTable:
 
     table = CommandTable()
     for group in (connection, transactions, pubsub, strings, keys, server, client, lists,
-                  hashes, sets, sort, zsets, scripting):
+                  hashes, sets, sort, zsets, streams, scripting):
         group.register(table)
     return table
