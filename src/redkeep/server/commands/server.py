@@ -344,6 +344,9 @@ def _getkeys(c: Client, argv: list[bytes]) -> list[tuple[bytes, tuple[str, ...]]
     if not cmd.check_arity(len(args)):
         raise CommandError("ERR Invalid number of arguments specified for command")
     found = keys_from_specs(specs, cmd.arity, args) if specs else None
+    if cmd.name == "sort":  # Redis has a getkeys procedure for SORT: STORE is a key too
+        from redkeep.server.commands.sort import sort_getkeys
+        found = sort_getkeys(args)
     if found is None:
         found = [(i, ()) for i in cmd.key_positions(args)]
     if not found:

@@ -264,9 +264,13 @@ def cmd_decrby(c: Client, argv: list[bytes]) -> object:
 
 
 def _parse_ld(arg: bytes) -> object:
-    from redkeep.server.arguments import parse_float
-    parse_float(arg)  # validation with Redis's rules (raises "not a valid float")
-    return longdouble.parse_long_double(arg)
+    """string2ld, shared with HINCRBYFLOAT (hex, inf, range errors as Redis)."""
+    from redkeep.server.commands.hashes import parse_long_double
+
+    value = parse_long_double(arg)
+    if value is None:
+        raise CommandError(errors.NOT_FLOAT)
+    return value
 
 
 def cmd_incrbyfloat(c: Client, argv: list[bytes]) -> object:
