@@ -43,7 +43,12 @@ def parse_long_double(s: bytes) -> Fraction | float:
         return math.inf
     if low in (b"-inf", b"-infinity"):
         return -math.inf
-    return round_to_long_double(Fraction(Decimal(s.decode())))
+    d = Decimal(s.decode())
+    if d and d.adjusted() > 4940:        # beyond any long double: no huge Fraction
+        return math.inf if d > 0 else -math.inf
+    if d and d.adjusted() < -4960:       # rounds to zero
+        return Fraction(0)
+    return round_to_long_double(Fraction(d))
 
 
 def add(a: Fraction | float, b: Fraction | float) -> Fraction | float:

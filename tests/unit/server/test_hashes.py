@@ -305,7 +305,7 @@ def test_hrandfield_shapes(r):
     two = r("HRANDFIELD", "h", 2)
     assert len(set(two)) == 2
     flat = r("HRANDFIELD", "h", -3, "WITHVALUES")
-    assert len(flat) == 6 and all(int(v) == ord(f) - 96 for f, v in zip(flat[::2], flat[1::2]))
+    assert len(flat) == 6 and all(int(v) == ord(f) - 96 for f, v in zip(flat[::2], flat[1::2], strict=True))
 
 
 def test_hrandfield_errors(r):

@@ -12,7 +12,7 @@ import math
 import pytest
 
 from redkeep.resp.types import ErrorReply
-from redkeep.server.commands.sort import lookup_by_pattern, strtod_score
+from redkeep.server.commands.sort import lookup_by_pattern, sort_getkeys, strtod_score
 from redkeep.server.keyspace import TYPE_NAMES, register_type
 
 from .containers_harness import Harness
@@ -228,3 +228,10 @@ def test_store(r):
     put_list(r, "l2", "x")
     assert r("SORT", "l2", "STORE", "d") == SCORE_ERROR
     assert r("EXISTS", "d") == 0
+
+
+def test_getkeys_finds_the_last_store_key():
+    argv = [b"sort", b"k", b"BY", b"store", b"STORE", b"x", b"LIMIT", b"store", b"y", b"store",
+            b"z"]
+    assert sort_getkeys(argv) == [(1, ("RO", "access")), (10, ("OW", "update"))]
+    assert sort_getkeys([b"sort", b"k", b"store"]) == [(1, ("RO", "access"))]

@@ -6,6 +6,9 @@ t_hash.c; the listpack/hashtable encoding rules live in types.hash. HINCRBYFLOAT
 numbers as strtold does (`parse_long_double`: hex, inf, no spaces) and adds in x87 long
 double (server.longdouble). HSCAN returns a listpack hash whole with cursor 0, as Redis
 does, and walks a hashtable with the cursors of server.scan.
+
+Replication is a later issue: Redis propagates HINCRBYFLOAT as HSET of the new value
+(so replicas never redo float arithmetic).
 """
 
 from __future__ import annotations

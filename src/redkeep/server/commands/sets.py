@@ -7,6 +7,9 @@ Redis's is defined: an intset iterates in numeric order, and the results of SUNI
 SDIFF (and SPOP/SRANDMEMBER taking the whole set) are built in an intset first, so they
 come out sorted whenever they are all integers and few enough. SINTER walks the smallest
 set. Random choices (SPOP, SRANDMEMBER) use the sampler of types.set.
+
+Replication is a later issue: Redis propagates SPOP as SREM of the popped members (or
+DEL when it took the whole set), never as SPOP, since the choice is random.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import importlib
 import math
 from decimal import Decimal
 from fractions import Fraction
+from itertools import islice
 from typing import Any
 
 from redkeep.server import errors
@@ -171,13 +172,28 @@ def _elements(value: Any, kind: bytes) -> list[bytes]:
         ordered = getattr(value, "ordered", None)
         return ordered() if ordered is not None else list(value)
     if kind == b"zset":
-        convert = getattr(value, "to_skiplist", None)   # SORT converts a listpack zset
-        if convert is not None:
-            convert()
         members = getattr(value, "ordered_members", None)
         if members is not None:
             return list(members())
     return list(value)
+
+
+def _to_skiplist(zset: Any) -> None:
+    """SORT converts a listpack sorted set to a skiplist for good, as Redis does."""
+    convert = getattr(zset, "to_skiplist", None)
+    if convert is not None:
+        convert()
+    elif getattr(zset, "skiplist", None) is False:
+        zset.skiplist = True
+
+
+def _native_range(value: Any, kind: bytes, desc: bool, start: int, end: int) -> list[bytes]:
+    if kind == b"list":
+        return list(islice(reversed(value) if desc else iter(value), start, end + 1))
+    members = _elements(value, kind)
+    if desc:
+        members.reverse()
+    return members[start:end + 1]
 
 
 def _limits(o: SortOptions, n: int) -> tuple[int, int]:
@@ -199,16 +215,17 @@ def sort_generic(c: Client, argv: list[bytes], readonly: bool) -> object:
         raise CommandError(errors.WRONGTYPE)
     if o.dontsort and kind == b"set" and (o.store is not None or c.in_script):
         o.dontsort, o.alpha, o.by = False, True, None
-    vector = [] if value is None else _elements(value, kind)
-    start, end = _limits(o, len(vector))
-    if o.dontsort and kind != b"set":
-        if o.desc:
-            vector.reverse()
-        vector = vector[start:end + 1] if end >= start else []
-        start, end = 0, len(vector) - 1
-    elif not o.dontsort:
-        vector = _sorted(db, vector, o)
-    picked = vector[start:end + 1] if end >= start else []
+    if kind == b"zset":
+        _to_skiplist(value)
+    if o.dontsort and kind != b"set":     # a list or sorted set, read in its own order
+        start, end = _limits(o, 0 if value is None else len(value))
+        picked = [] if end < start else _native_range(value, kind, o.desc, start, end)
+    else:
+        vector = [] if value is None else _elements(value, kind)
+        start, end = _limits(o, len(vector))
+        if not o.dontsort:
+            vector = _sorted(db, vector, o)
+        picked = vector[start:end + 1] if end >= start else []
     if o.store is None:
         return _output(db, picked, o.gets, None)
     return _store(c, o.store, _output(db, picked, o.gets, b""))
@@ -278,6 +295,23 @@ def _store(c: Client, key: bytes, items: list[bytes | None]) -> int:
         notify(c, NOTIFY_GENERIC, "del", key)
         c.server.dirty += 1
     return len(items)
+
+
+def sort_getkeys(argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
+    """sortGetKeys, for COMMAND GETKEYS(ANDFLAGS): SORT's key specs are incomplete, so
+    the STORE key (the last one given) is found by skipping LIMIT/GET/BY arguments."""
+    keys: list[tuple[int, tuple[str, ...]]] = [(1, ("RO", "access"))]
+    store: tuple[int, tuple[str, ...]] | None = None
+    skips = {b"limit": 2, b"get": 1, b"by": 1}
+    i = 2
+    while i < len(argv):
+        opt = argv[i].lower()
+        if opt in skips:
+            i += skips[opt]
+        elif opt == b"store" and i + 1 < len(argv):
+            store = (i + 1, ("OW", "update"))
+        i += 1
+    return keys + [store] if store else keys
 
 
 def cmd_sort(c: Client, argv: list[bytes]) -> object:
