@@ -22,6 +22,9 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from redkeep.resp.types import ErrorReply
+from redkeep.server.errors import CommandError
+
 if TYPE_CHECKING:
     from redkeep.server.connection import Client
     from redkeep.server.keyspace import Database
@@ -53,6 +56,9 @@ class Blocking:
         self.ready: list[tuple[Database, bytes]] = []
         self.clients: dict[int, Client] = {}   # blocked clients by id
         self.total_blocking_keys = 0
+        # While a waiter's command runs again: the (db, key) being served. Redis 7.0
+        # serves a client from the key that became ready, not its first non-empty key.
+        self.serving: tuple[Database, bytes] | None = None
 
     def block(self, c: Client, keys: list[bytes], timeout_s: float, timeout_reply: Any) -> Any:
         """Queue `c` on `keys`; returns BLOCKED for the handler to return."""
@@ -80,26 +86,39 @@ class Blocking:
                 self._serve_key(db, key)
 
     def _serve_key(self, db: Database, key: bytes) -> None:
+        """Offer `key` to its waiters once each, in arrival order, while it exists.
+        A waiter that cannot be served (another type, or its handler blocks again)
+        keeps its place in the queue, as in Redis."""
         waiters = db.blocked.get(key)
-        while waiters and db.data.get(key) is not None:
-            c = waiters[0]
-            reply = self._retry(c)
-            if reply is BLOCKED:
-                # Could not be served (e.g. wrong type or target issue): rotate it out of
-                # the way so the next waiter gets a chance this round.
-                waiters.rotate(-1)
-                if waiters[0] is c:
-                    break
+        if not waiters:
+            return
+        for c in list(waiters):
+            if db.data.get(key) is None:
+                break
+            st = c.blocked
+            if st is None or st.db is not db:
                 continue
-            self.unblock(c, reply)
-            waiters = db.blocked.get(key)
+            self.serving = (db, key)
+            try:
+                reply = self._retry(c)
+            finally:
+                self.serving = None
+            if reply is not BLOCKED:
+                self.unblock(c, reply)
 
     def _retry(self, c: Client) -> Any:
+        """Run the waiting command again, as the handler alone: it was already counted,
+        shown to MONITOR and timed when it first ran (Redis only adds the failure)."""
         st = c.blocked
         saved_db = c.db
         c.db = st.db
+        c.cur_cmd, c.cur_argv = st.cmd, st.argv
         try:
-            return self.server.call(c, st.cmd, st.argv)
+            return st.cmd.handler(c, st.argv)
+        except CommandError as e:
+            st.cmd.failed_calls += 1
+            self.server.count_error(e.message)
+            return ErrorReply(e.message)
         finally:
             if c.blocked is not None or c.db is st.db:
                 c.db = saved_db
