@@ -287,3 +287,23 @@ def test_redis_benchmark_core_tests(target):
         assert any(pattern.match(ln) for ln in lines), f"no result line for {label}:\n{out}"
     with RawConn(target.port) as c:
         assert c.call("GET", "key:__rand_int__") == b"$3\r\nVXK\r\n"
+
+
+@pytest.mark.timeout(300)
+def test_redis_benchmark_all_default_tests(target):
+    """redis-benchmark's whole default suite (no -t): every test reports a result."""
+    exe = require_binary("redis-benchmark")
+    proc = subprocess.run([exe, "-p", str(target.port), "-q", "-n", "1000", "-c", "20"],
+                          capture_output=True, timeout=280)
+    out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+    lines = [ln.strip() for ln in re.split(r"[\r\n]+", out) if ln.strip()]
+    assert proc.returncode == 0, out
+    assert not [ln for ln in lines if "error" in ln.lower()], out
+    labels = ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "LPUSH", "RPUSH", "LPOP",
+              "RPOP", "SADD", "HSET", "SPOP", "ZADD", "ZPOPMIN",
+              "LPUSH (needed to benchmark LRANGE)", "LRANGE_100 (first 100 elements)",
+              "LRANGE_300 (first 300 elements)", "LRANGE_500 (first 500 elements)",
+              "LRANGE_600 (first 600 elements)", "MSET (10 keys)"]
+    for label in labels:
+        pattern = re.compile(re.escape(label) + r": [\d.]+ requests per second")
+        assert any(pattern.match(ln) for ln in lines), f"no result line for {label}:\n{out}"
