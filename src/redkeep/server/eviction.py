@@ -24,7 +24,8 @@ error. In order:
   4) If no candidate is left while still over the limit, the answer is False.
   5) A call evicts at most a budget of keys derived from maxmemory-eviction-tenacity
      (Redis's time limit, translated to keys); past it the command still runs and the
-     cron carries on evicting, like Redis's eviction time proc.
+     next batch runs on the node's next loop turn (Redis's eviction time proc), or
+     from the cron when there is no node (unit tests).
 
 Memory is the same estimate INFO reports as used_memory (startup + the keyspace
 estimate of keyspace.py + per-client memory), so `used_memory <= maxmemory` holds
@@ -65,7 +66,7 @@ LLONG_MAX = 9223372036854775807
 LRU_POLICIES = frozenset({"allkeys-lru", "volatile-lru"})
 LFU_POLICIES = frozenset({"allkeys-lfu", "volatile-lfu"})
 RANDOM_POLICIES = frozenset({"allkeys-random", "volatile-random"})
-KEYS_PER_TENACITY_STEP = 200   # ~ what a Python server evicts in Redis's 50us step, x4
+KEYS_PER_TENACITY_STEP = 100   # keys per 50us of Redis's time limit (tenacity 10: 1000)
 
 
 # ---- Access tracking (LRU clock / LFU counter) ----
@@ -135,20 +136,24 @@ class AccessTracker:
 class KeySampler:
     """Random keys of one dict, from a snapshot list rebuilt when it goes stale."""
 
-    __slots__ = ("source", "keys", "built_size", "misses")
+    __slots__ = ("source", "keys", "built_size", "picks", "misses")
 
     def __init__(self, source: dict[bytes, Any]) -> None:
         self.source = source
         self.keys: list[bytes] = list(source)
         self.built_size = len(self.keys)
+        self.picks = 0
         self.misses = 0
 
     def stale(self, source: dict[bytes, Any]) -> bool:
+        """Replaced dict, size drifted by an eighth, or over 1/4 of picks were ghosts."""
         n = self.built_size
         return (source is not self.source or not self.keys
-                or abs(len(source) - n) > n // 8 + 8 or self.misses > n // 4 + 8)
+                or abs(len(source) - n) > n // 8 + 8
+                or (self.picks >= 32 and self.misses * 4 > self.picks))
 
     def pick(self, rng: random.Random, count: int) -> list[bytes]:
+        """Up to `count` random keys that still exist (fewer if too many picks miss)."""
         keys, source, out = self.keys, self.source, []
         tries = count * 3
         while len(out) < count and tries:
@@ -158,6 +163,7 @@ class KeySampler:
                 out.append(k)
             else:
                 self.misses += 1
+        self.picks += count * 3 - tries
         return out
 
 
@@ -171,6 +177,7 @@ class Evictor:
         self.samplers: dict[int, KeySampler] = {}      # id(dict) -> sampler
         self.next_db = 0
         self.running = False          # the last call stopped at its budget
+        self._more_scheduled = False
         self.policy = ""
         server.config.on_change("maxmemory-policy", lambda name: self.apply_policy())
         server.config.on_change("maxmemory", lambda name: self._forget_samplers_if_unlimited())
@@ -261,6 +268,21 @@ class Evictor:
 
     # -- performEvictions --
 
+    def out_of_memory(self, c: Client, cmd: Any) -> bool:
+        """processCommand's OOM check: True when `cmd` must be refused with OOM.
+
+        Refused when over the limit and nothing more can be evicted: denyoom commands,
+        EXEC of a transaction that queued one, and inside MULTI any command but
+        EXEC/DISCARD/QUIT/RESET (queueing must not grow memory without bound)."""
+        if cmd.denyoom:
+            pass
+        elif cmd.name == "exec":
+            if not (c.in_multi and any(q.denyoom for q, _ in c.mstate)):
+                return False
+        elif not c.in_multi or cmd.name in ("discard", "quit", "reset"):
+            return False
+        return not self.make_room(c)
+
     def make_room(self, client: Client | None) -> bool:
         """Evict until under maxmemory; False when over it and nothing can go (OOM)."""
         if client is None and self.samplers:
@@ -271,9 +293,11 @@ class Evictor:
         if self.server.config.maxmemory_policy == "noeviction":
             return False
         self._ensure_tracking()
+        ks, limit = self.server.keyspace, self.server.config.maxmemory
+        overhead = self.used_memory() - ks.used_memory   # startup + clients: fixed here
         budget = self.eviction_budget()
         evicted = 0
-        while self.to_free():
+        while ks.used_memory + overhead > limit:
             found = self.select_victim()
             if found is None:
                 self.running = False
@@ -281,10 +305,25 @@ class Evictor:
             self.evict(*found)
             evicted += 1
             if evicted >= budget:
-                self.running = bool(self.to_free())
+                self.running = ks.used_memory + overhead > limit
+                if self.running:
+                    self._schedule_more()
                 return True
         self.running = False
         return True
+
+    def _schedule_more(self) -> None:
+        """Run the next batch on the node's next loop turn, like evictionTimeProc."""
+        node = getattr(self.server, "node", None)
+        if node is None or self._more_scheduled:
+            return
+        self._more_scheduled = True
+        node.loop.call_soon(self._evict_more)
+
+    def _evict_more(self) -> None:
+        self._more_scheduled = False
+        if self.server.config.maxmemory:
+            self.make_room(None)
 
     def candidates(self, db: Database) -> dict[bytes, Any]:
         return db.data if self.policy.startswith("allkeys") else db.expires
@@ -356,7 +395,11 @@ class Evictor:
         sampler = self.samplers.get(id(source))
         if sampler is None or sampler.stale(source):
             sampler = self.samplers[id(source)] = KeySampler(source)
-        return sampler.pick(self.rng, count)
+        keys = sampler.pick(self.rng, count)
+        if not keys:                 # an unlucky run of ghosts: a fresh snapshot always hits
+            sampler = self.samplers[id(source)] = KeySampler(source)
+            keys = sampler.pick(self.rng, count)
+        return keys
 
     def drop_stale_samplers(self) -> None:
         """Forget snapshots of dicts the databases no longer use (FLUSHDB, SWAPDB), so

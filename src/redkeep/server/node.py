@@ -368,8 +368,9 @@ class Node:
         now = self.now_ms()
         for conn in list(self.connections.values()):
             c = conn.client
-            if c is None or c.kind != "normal" or c.channels or c.patterns:
-                continue
+            if c is None or c.kind != "normal" or c.channels or c.patterns \
+                    or c.blocked is not None or c.is_monitor:
+                continue   # as Redis: no idle timeout for replicas, MONITOR, BLPOP, pub/sub
             if now - c.last_interaction > timeout * 1000:
                 self.log.verbose("Closing idle client")
                 conn.close()

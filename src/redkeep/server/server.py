@@ -10,7 +10,8 @@ the checks run in Redis's order and the first failing one answers —
   4) inside MULTI everything but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is queued
      (queue-time errors poison the transaction: EXECABORT),
   5) a RESP2 client in subscribed state may only (un)subscribe, PING, QUIT, RESET,
-  6) with maxmemory set, denyoom commands first evict and then fail with OOM.
+  6) with maxmemory set, denyoom commands (and, inside MULTI, every command but
+     EXEC/DISCARD/QUIT/RESET) first evict and then fail with OOM (server.eviction).
 
 `call()` runs the handler, times it (commandstats, slowlog, latency), converts a
 raised `CommandError` into an error reply (errorstats) and feeds MONITOR clients.
@@ -150,6 +151,8 @@ class Server:
                 f"ERR {name} command not allowed. If the {option} option is set to \"local\", "
                 "you can run it from a local connection, otherwise you need to set this option "
                 "in the configuration file, and then restart the server."))
+        if self.config.maxmemory and self.evictor.out_of_memory(c, cmd):
+            return self.reject(c, cmd, errors.OOM)
         if self.busy_script is not None:   # a script is past busy-reply-threshold
             busy = self.busy_script.admit(cmd, argv)
             if busy is not None:
@@ -161,9 +164,6 @@ class Server:
             return QUEUED
         if (c.channels or c.patterns) and c.resp == 2 and not cmd.allowed_in_pubsub:
             return self.reject(c, cmd, errors.pubsub_context(cmd.fullname))
-        if self.config.maxmemory and cmd.denyoom and self.evictor is not None \
-                and not self.evictor.make_room(c):
-            return self.reject(c, cmd, errors.OOM)
         return self.call(c, cmd, argv)
 
     def allow_protected_action(self, c: Client, name: str) -> bool:

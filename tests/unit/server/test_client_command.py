@@ -416,7 +416,7 @@ def test_tracking_off_and_info(a, b):
     (("off", "redirect", "x"), "ERR value is not an integer or out of range"),
     (("on", "prefix", "a"), "ERR PREFIX option requires BCAST mode to be enabled"),
     (("on", "bcast", "optin"), "ERR OPTIN and OPTOUT are not compatible with BCAST"),
-    (("on", "optin", "optout"), "ERR You can't use both OPTIN and OPTOUT"),
+    (("on", "optin", "optout"), "ERR You can't specify both OPTIN mode and OPTOUT mode"),
 ])
 def test_tracking_errors_like_redis(a, args, message):
     assert err(a("CLIENT", "TRACKING", *args)) == message

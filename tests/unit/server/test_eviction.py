@@ -102,12 +102,39 @@ def test_oom_when_only_volatile_policy_and_no_ttl_keys(server, run, clock):
         run("CONFIG", "SET", "maxmemory", 0)
 
 
-def test_oom_inside_exec_is_reported_per_command(server, run, clock):
+def test_oom_inside_multi_refuses_every_queued_command(server, run, clock):
+    """Redis 7.0: inside MULTI even reads are refused (queueing costs memory), and the
+    transaction is then aborted; DISCARD still works."""
     fill(run, clock, [f"k{i}" for i in range(20)])
     run("CONFIG", "SET", "maxmemory", limit_to_evict(server, 100))
     assert run("MULTI") == b"OK"
-    assert isinstance(run("GET", "k1"), bytes)   # QUEUED
-    assert run("EXEC") == [b"v" * 100]
+    assert err_text(run("GET", "k1")) == OOM
+    assert err_text(run("SET", "x", "1")) == OOM
+    assert err_text(run("EXEC")) == (
+        "EXECABORT Transaction discarded because of previous errors.")
+    assert run("MULTI") == b"OK"
+    assert run("DISCARD") == b"OK"
+
+
+def test_exec_of_queued_denyoom_command_is_refused_when_over(server, run, clock):
+    fill(run, clock, [f"k{i}" for i in range(20)])
+    admin = server.new_client("127.0.0.1:40009")
+    run("MULTI")
+    assert run("SET", "x", "1") == b"QUEUED"
+    assert run("GET", "k1") == b"QUEUED"
+    server.execute(admin, [b"CONFIG", b"SET", b"maxmemory", b"%d" % limit_to_evict(server, 100)])
+    assert err_text(run("EXEC")) == f"EXECABORT Transaction discarded because of: {OOM}"
+    assert not run.client.in_multi               # execCommandAbort discards it
+    assert err_text(run("EXEC")) == "ERR EXEC without MULTI"
+    run("MULTI")
+    assert err_text(run("GET", "k1")) == OOM
+    run("DISCARD")
+    assert run("GET", "k1") == b"v" * 100        # reads outside MULTI are fine
+
+
+def err_text(reply) -> str:
+    assert isinstance(reply, ErrorReply), reply
+    return reply.message
 
 
 # ---- The policies ----
@@ -418,3 +445,45 @@ def test_flushall_drops_sampler_snapshots(server, run, clock):
     run("FLUSHALL")
     server.cron()
     assert not server.evictor.samplers
+
+
+@pytest.mark.parametrize("policy", ["allkeys-random", "allkeys-lru", "volatile-random"])
+def test_steady_churn_never_runs_out_of_candidates(server, run, clock, policy):
+    """Evict one, add one, thousands of times: the sampler's snapshot fills with ghosts
+    and must be rebuilt instead of reporting 'nothing to evict' (a false OOM)."""
+    run("CONFIG", "SET", "maxmemory-policy", policy)
+    ttl = 10_000_000 if policy.startswith("volatile") else None
+    fill(run, clock, [f"k{i}" for i in range(300)], ttl_ms=ttl, step_ms=1)
+    run("CONFIG", "SET", "maxmemory", server.evictor.used_memory() + 100)
+    for i in range(5000):
+        assert run("SET", f"n{i}", b"v" * 100) == b"OK", i
+        if ttl:
+            run("PEXPIRE", f"n{i}", ttl)
+    assert 250 <= len(keys_of(server)) <= 302
+
+
+def test_next_batch_runs_on_the_next_loop_turn(server, run, clock):
+    """With a node, a call stopped at its budget schedules the next batch (call_soon)."""
+    callbacks: list = []
+
+    class Loop:
+        def call_soon(self, fn):
+            callbacks.append(fn)
+
+    class Node:
+        loop = Loop()
+        connections: dict = {}
+
+    server.node = Node()
+    run("CONFIG", "SET", "maxmemory-policy", "allkeys-random")
+    run("CONFIG", "SET", "maxmemory-eviction-tenacity", 0)
+    fill(run, clock, [f"k{i}" for i in range(400)])
+    target = limit_to_evict(server, 200 * 200)
+    run("CONFIG", "SET", "maxmemory", target)
+    assert server.keyspace.evicted_keys == 16 and len(callbacks) == 1
+    turns = 0
+    while callbacks:
+        callbacks.pop()()
+        turns += 1
+    assert server.evictor.used_memory() <= target and not server.evictor.running
+    assert turns >= 10

@@ -441,7 +441,7 @@ def cmd_client_tracking(c: Client, argv: list[bytes]) -> object:
     if bcast and (optin or optout):
         raise CommandError("ERR OPTIN and OPTOUT are not compatible with BCAST")
     if optin and optout:
-        raise CommandError("ERR You can't use both OPTIN and OPTOUT")
+        raise CommandError("ERR You can't specify both OPTIN mode and OPTOUT mode")
     raise CommandError(TRACKING_NOT_SUPPORTED)
 
 

@@ -2,48 +2,63 @@
 
 from __future__ import annotations
 
-from redkeep.resp.types import Push
+from redkeep.resp.encoder import encode
+from redkeep.resp.types import Push, Raw
 from redkeep.server.connection import Client
 from redkeep.server.server import NO_REPLY
 from redkeep.server.table import CommandTable
 
 
+def _confirm(c: Client, frames: list[Push]) -> object:
+    """(Un)subscribe confirmations: pushed now, or, inside EXEC, the command's reply
+    (Redis writes them where the command's reply goes, inside EXEC's array)."""
+    if c.in_exec:
+        return Raw(b"".join(encode(f, c.resp) for f in frames))
+    for f in frames:
+        c.push(f)
+    return NO_REPLY
+
+
 def cmd_subscribe(c: Client, argv: list[bytes]) -> object:
     ps = c.server.pubsub
+    frames = []
     for ch in argv[1:]:
         ps.subscribe(c, ch)
-        c.push(Push([b"subscribe", ch, c.subscription_count]))
-    return NO_REPLY
+        frames.append(Push([b"subscribe", ch, c.subscription_count]))
+    return _confirm(c, frames)
 
 
 def cmd_psubscribe(c: Client, argv: list[bytes]) -> object:
     ps = c.server.pubsub
+    frames = []
     for p in argv[1:]:
         ps.psubscribe(c, p)
-        c.push(Push([b"psubscribe", p, c.subscription_count]))
-    return NO_REPLY
+        frames.append(Push([b"psubscribe", p, c.subscription_count]))
+    return _confirm(c, frames)
 
 
 def cmd_unsubscribe(c: Client, argv: list[bytes]) -> object:
     ps = c.server.pubsub
     targets = argv[1:] or sorted(c.channels)
+    frames = []
     if not targets:
-        c.push(Push([b"unsubscribe", None, c.subscription_count]))
+        frames.append(Push([b"unsubscribe", None, c.subscription_count]))
     for ch in targets:
         ps.unsubscribe(c, ch)
-        c.push(Push([b"unsubscribe", ch, c.subscription_count]))
-    return NO_REPLY
+        frames.append(Push([b"unsubscribe", ch, c.subscription_count]))
+    return _confirm(c, frames)
 
 
 def cmd_punsubscribe(c: Client, argv: list[bytes]) -> object:
     ps = c.server.pubsub
     targets = argv[1:] or sorted(c.patterns)
+    frames = []
     if not targets:
-        c.push(Push([b"punsubscribe", None, c.subscription_count]))
+        frames.append(Push([b"punsubscribe", None, c.subscription_count]))
     for p in targets:
         ps.punsubscribe(c, p)
-        c.push(Push([b"punsubscribe", p, c.subscription_count]))
-    return NO_REPLY
+        frames.append(Push([b"punsubscribe", p, c.subscription_count]))
+    return _confirm(c, frames)
 
 
 def cmd_publish(c: Client, argv: list[bytes]) -> object:
@@ -51,9 +66,11 @@ def cmd_publish(c: Client, argv: list[bytes]) -> object:
 
 
 def cmd_pubsub_channels(c: Client, argv: list[bytes]) -> object:
-    if len(argv) > 3:
-        from redkeep.server.errors import CommandError, wrong_arity
-        raise CommandError(wrong_arity("pubsub|channels"))
+    if len(argv) > 3:   # Redis's addReplySubcommandSyntaxError, as typed
+        from redkeep.server.errors import CommandError
+        raise CommandError(
+            "ERR unknown subcommand or wrong number of arguments for "
+            f"'{argv[1].decode('utf-8', 'replace')[:128]}'. Try PUBSUB HELP.")
     return c.server.pubsub.active_channels(argv[2] if len(argv) == 3 else None)
 
 
