@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import shlex
 import shutil
@@ -58,6 +59,8 @@ def _builtin(name: str) -> BenchTest:
     return BenchTest(name.upper(), ("-t", name))
 
 
+EVAL_SCRIPT = "return redis.call('incr', KEYS[1])"
+
 # Adding a test = adding a line here (the key is what --tests takes).
 TESTS: dict[str, BenchTest] = {
     "set": _builtin("set"),
@@ -78,6 +81,11 @@ TESTS: dict[str, BenchTest] = {
     "lrange_100": BenchTest(
         "LRANGE_100", ("LRANGE", "mylist", "0", "99"),
         setup=(("DEL", "mylist"), ("RPUSH", "mylist", *["xxx"] * 100)),
+    ),
+    # A small script through EVALSHA (loaded first; the SHA1 is that of the script text).
+    "evalsha": BenchTest(
+        "EVALSHA", ("EVALSHA", hashlib.sha1(EVAL_SCRIPT.encode()).hexdigest(), "1", "evalkey"),
+        setup=(("SCRIPT", "LOAD", EVAL_SCRIPT),),
     ),
 }
 DEFAULT_TESTS = "set,get,incr,mset"
