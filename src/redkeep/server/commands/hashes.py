@@ -23,9 +23,9 @@ from redkeep.resp.parser import parse_ll
 from redkeep.resp.types import OK, Map
 from redkeep.server import errors, longdouble
 from redkeep.server.arguments import parse_int
-from redkeep.server.commands.keys import parse_scan_cursor, parse_scan_options
+from redkeep.server.commands.keys import parse_scan_cursor, parse_scan_options, remove_elements
 from redkeep.server.commands.strings import notify
-from redkeep.server.config import NOTIFY_GENERIC, NOTIFY_HASH
+from redkeep.server.config import NOTIFY_HASH
 from redkeep.server.connection import Client
 from redkeep.server.errors import CommandError
 from redkeep.server.glob import stringmatch
@@ -225,22 +225,7 @@ def cmd_hdel(c: Client, argv: list[bytes]) -> object:
     h = _for_write(c, key)
     if h is None:
         return 0
-    deleted, removed_key = 0, False
-    for field in argv[2:]:
-        if h.delete_field(field):
-            deleted += 1
-            if not h:
-                c.db.delete(key)
-                removed_key = True
-                break
-    if deleted:
-        if not removed_key:
-            c.db.signal_modified(key)
-        notify(c, NOTIFY_HASH, "hdel", key)
-        if removed_key:
-            notify(c, NOTIFY_GENERIC, "del", key)
-        c.server.dirty += deleted
-    return deleted
+    return remove_elements(c, key, h, argv[2:], h.delete_field, NOTIFY_HASH, "hdel")
 
 
 # ---- Counters ----

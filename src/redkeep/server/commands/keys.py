@@ -53,7 +53,7 @@ import copy
 import random
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -122,6 +122,28 @@ def add_key(c: Client, db: Database, key: bytes, value: Any, expire: int | None)
     db.set_key(key, value)
     if expire is not None:
         db.set_expire(key, expire)
+
+
+def remove_elements(c: Client, key: bytes, container: Any, elements: list[bytes],
+                    remove_one: Callable[[bytes], bool], flag: int, event: str) -> int:
+    """HDEL/SREM-style removal: a container emptied by it takes its key with it (the
+    type's event, then `del`), every removed element counts in `dirty`."""
+    removed, key_gone = 0, False
+    for element in elements:
+        if remove_one(element):
+            removed += 1
+            if not container:
+                c.db.delete(key)
+                key_gone = True
+                break
+    if removed:
+        if not key_gone:
+            c.db.signal_modified(key)
+        notify(c, flag, event, key)
+        if key_gone:
+            notify(c, NOTIFY_GENERIC, "del", key)
+        c.server.dirty += removed
+    return removed
 
 
 def duplicate_value(value: Any) -> Any:

@@ -20,7 +20,7 @@ from redkeep.resp.parser import parse_ll
 from redkeep.resp.types import SetReply
 from redkeep.server import errors
 from redkeep.server.arguments import parse_int
-from redkeep.server.commands.keys import parse_scan_cursor, parse_scan_options
+from redkeep.server.commands.keys import parse_scan_cursor, parse_scan_options, remove_elements
 from redkeep.server.commands.strings import notify
 from redkeep.server.config import NOTIFY_GENERIC, NOTIFY_SET
 from redkeep.server.connection import Client
@@ -105,22 +105,7 @@ def cmd_srem(c: Client, argv: list[bytes]) -> object:
     s = _for_write(c, key)
     if s is None:
         return 0
-    deleted, removed_key = 0, False
-    for m in argv[2:]:
-        if s.remove_member(m):
-            deleted += 1
-            if not s:
-                c.db.delete(key)
-                removed_key = True
-                break
-    if deleted:
-        if not removed_key:
-            c.db.signal_modified(key)
-        notify(c, NOTIFY_SET, "srem", key)
-        if removed_key:
-            notify(c, NOTIFY_GENERIC, "del", key)
-        c.server.dirty += deleted
-    return deleted
+    return remove_elements(c, key, s, argv[2:], s.remove_member, NOTIFY_SET, "srem")
 
 
 def cmd_smove(c: Client, argv: list[bytes]) -> object:
