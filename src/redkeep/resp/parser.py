@@ -32,9 +32,10 @@ from redkeep.resp.splitargs import split_args
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 UNAUTH_MAX_ARGS = 10
 UNAUTH_MAX_BULK = 16384
-# hiredis pre-sizes arrays from the count and takes ages to free a huge pending one, so
-# chunks announcing a count of a million elements or more go to the pure engine.
-_BIG_COUNT = re.compile(rb"\*[-+]?\d{7}")
+# Chunks the pure engine must take: hiredis would accept '+' and '=' elements as strings
+# where Redis wants '$', and it pre-sizes arrays from the count and takes ages to free a
+# huge pending one (a count of a million elements or more). One scan finds either.
+_NOT_FOR_HIREDIS = re.compile(rb"\n[+=]|\*[-+]?\d{7}")
 
 
 class ProtocolError(Exception):
@@ -112,8 +113,7 @@ class RequestParser:
         self._buf += data
 
     def _hiredis_can_take(self, data: bytes, continuing: bool) -> bool:
-        # hiredis would accept '+' and '=' elements as strings where Redis wants '$'.
-        if b"\n+" in data or b"\n=" in data or _BIG_COUNT.search(data) is not None:
+        if _NOT_FOR_HIREDIS.search(data) is not None:
             return False
         if continuing and data[0] in (43, 61):
             return False
