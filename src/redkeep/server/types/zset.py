@@ -87,6 +87,10 @@ class ZSet(dict):
             return 0.0
         return score
 
+    def to_skiplist(self) -> None:
+        """zsetConvert to a skiplist (SORT does this to a sorted set it sorts)."""
+        self.skiplist = True
+
     def shrink_if_small(self, max_entries: int, max_value: int) -> None:
         """zsetConvertToListpackIfNeeded: back to a listpack when small enough."""
         if self.skiplist and len(self) <= max_entries and \
