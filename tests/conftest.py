@@ -6,10 +6,11 @@ Fixtures (see tests/support/ for the machinery):
                               is missing, *failed* instead when CI=true)
 * ``redkeep_server`` session  ServerProc running ``python -m redkeep server``
 * ``server_pair``    session  ServerPair(redkeep=..., redis=...)
-* ``diff``           function DiffPair connected to both, after FLUSHALL on both
+* ``diff``           function DiffPair connected to both, after FLUSHALL, SCRIPT FLUSH and
+                              FUNCTION FLUSH on both
 
-Every server is started with ``--save "" --appendonly no`` in its own directory, and real
-both with ``--enable-debug-command yes``. A session server that dies
+Every server is started with ``--save "" --appendonly no --enable-debug-command yes`` in its
+own directory. A session server that dies
 during a test is restarted on the same port and that test is reported as an error with the
 server's log tail. Set ``REDKEEP_TEST_STANDIN=redis`` to run real redis-server in place of
 redkeep (only for developing the harness itself).
@@ -76,11 +77,12 @@ def server_pair(redkeep_server, redis_server) -> ServerPair:
 
 @pytest.fixture
 def diff(server_pair):
-    """A DiffPair on fresh connections, with FLUSHALL done on both servers first."""
+    """A DiffPair on fresh connections, both servers emptied first (keys, scripts, functions)."""
     pair = DiffPair(server_pair.redkeep.port, server_pair.redis.port)
     try:
-        replies = pair.run("FLUSHALL")
-        assert replies.redis == b"+OK\r\n", replies
+        for reset in (("FLUSHALL",), ("SCRIPT", "FLUSH"), ("FUNCTION", "FLUSH")):
+            replies = pair.run(*reset)
+            assert replies.redis == b"+OK\r\n", replies
         pair.history.clear()
         yield pair
     finally:

@@ -268,6 +268,8 @@ def section_memory(server: Server) -> Lines:
     used, peak, rss, startup = mem["used"], mem["peak"], mem["rss"], mem["startup"]
     net = used - startup or 1
     system = total_system_memory()
+    from redkeep.server.scripting import scripting_info  # scripting imports the server
+    scripts = scripting_info(server)
     return fields([
         ("used_memory", used), ("used_memory_human", bytes_to_human(used)),
         ("used_memory_rss", rss), ("used_memory_rss_human", bytes_to_human(rss)),
@@ -279,9 +281,12 @@ def section_memory(server: Server) -> Lines:
         ("allocator_allocated", used), ("allocator_active", used), ("allocator_resident", rss),
         ("total_system_memory", system), ("total_system_memory_human", bytes_to_human(system)),
         ("used_memory_lua", 32768), ("used_memory_vm_eval", 32768),
-        ("used_memory_lua_human", "32.00K"), ("used_memory_scripts_eval", 0),
-        ("number_of_cached_scripts", 0), ("number_of_functions", 0),
-        ("number_of_libraries", 0), ("used_memory_vm_functions", 33792),
+        ("used_memory_lua_human", "32.00K"),
+        ("used_memory_scripts_eval", scripts["used_memory_scripts_eval"]),
+        ("number_of_cached_scripts", scripts["number_of_cached_scripts"]),
+        ("number_of_functions", scripts["number_of_functions"]),
+        ("number_of_libraries", scripts["number_of_libraries"]),
+        ("used_memory_vm_functions", 33792),
         ("used_memory_vm_total", 66560), ("used_memory_vm_total_human", "65.00K"),
         ("used_memory_functions", 200), ("used_memory_scripts", 200),
         ("used_memory_scripts_human", "200B"),

@@ -138,6 +138,7 @@ class CommandTable:
                       categories)
         sub.fullname = f"{parent.name}|{name}"
         sub.parent = parent
+        sub.protected = False   # only the top-level DEBUG/MODULE commands are protected
         if parent.subcommands is None:
             parent.subcommands = {}
         parent.subcommands[name.encode()] = sub
