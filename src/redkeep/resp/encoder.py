@@ -63,7 +63,10 @@ def _encode2(v: Any, out: list[bytes]) -> None:
     elif t is list or t is tuple or t is SetReply or t is Push:
         out.append(b"*%d\r\n" % len(v))
         for item in v:
-            _encode2(item, out)
+            if item.__class__ is bytes:  # the common element: no recursion
+                out.append(b"$%d\r\n%s\r\n" % (len(item), item))
+            else:
+                _encode2(item, out)
     elif t is Status:
         out.append(b"+%s\r\n" % v)
     elif t is Raw:
@@ -104,7 +107,10 @@ def _encode3(v: Any, out: list[bytes]) -> None:
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(v))
         for item in v:
-            _encode3(item, out)
+            if item.__class__ is bytes:
+                out.append(b"$%d\r\n%s\r\n" % (len(item), item))
+            else:
+                _encode3(item, out)
     elif t is Status:
         out.append(b"+%s\r\n" % v)
     elif t is Raw:

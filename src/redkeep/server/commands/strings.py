@@ -210,8 +210,13 @@ def _check_pairs(argv: list[bytes], name: str) -> None:
 
 def cmd_mset(c: Client, argv: list[bytes]) -> object:
     _check_pairs(argv, "mset")
+    set_key, srv = c.db.set_key, c.server
+    events = srv.keyspace.notify_flags & NOTIFY_STRING
     for i in range(1, len(argv), 2):
-        set_string(c, argv[i], argv[i + 1])
+        set_key(argv[i], argv[i + 1])
+        if events:
+            srv.notify(NOTIFY_STRING, "set", argv[i], c.db.id)
+    srv.dirty += len(argv) // 2
     return OK
 
 
