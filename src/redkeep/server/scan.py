@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Redis's cursor is a position in a hash table, which a Python dict or set does not expose.
 Here a cursor names an *iteration in flight*, kept in an LRU (`MAX_ITERATIONS`) of
-`Iteration`s per keyspace; the cursor is ``serial << 40 | consumed`` where `consumed`
+`Iteration`s per keyspace; the cursor is ``serial << 32 | consumed`` (below 2**53) where `consumed`
 counts the elements handed out so far (decimal, never 0 while elements remain). This is
 the scheme commands/keys.py uses for SCAN over a database, made generic over any sized
 iterable `source` whose elements can be tested with `in`.
@@ -37,9 +37,9 @@ from itertools import islice
 from typing import Any
 
 MAX_ITERATIONS = 256
-_POS_BITS = 40
+_POS_BITS = 32
 _POS_MASK = (1 << _POS_BITS) - 1
-_SERIAL_MASK = (1 << (64 - _POS_BITS)) - 1
+_SERIAL_MASK = (1 << (53 - _POS_BITS)) - 1     # cursors stay below 2**53 (exact in JS)
 
 
 class Iteration:
@@ -89,7 +89,7 @@ class Cursors:
             return 0, batch
         st.token = token
         self.states[st.serial] = st
-        while len(self.states) > self.max_iterations:
+        while len(self.states) > max(self.max_iterations, 1):
             self.states.popitem(last=False)
         return st.cursor, batch
 
@@ -99,8 +99,13 @@ class Cursors:
             del self.states[serial]
 
     def _start(self, source: Any, token: tuple, position: int) -> Iteration:
-        st = Iteration(self.next_serial, source)
-        self.next_serial = self.next_serial % _SERIAL_MASK + 1
+        serial = self.next_serial
+        for _ in range(len(self.states)):       # after wrapping around: skip live ones
+            if serial not in self.states:
+                break
+            serial = serial % _SERIAL_MASK + 1
+        self.next_serial = serial % _SERIAL_MASK + 1
+        st = Iteration(serial, source)
         if position == 0:
             st.it = iter(source)
             st.token = token

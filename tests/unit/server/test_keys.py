@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from redkeep.clock import ManualClock
 from redkeep.resp.types import ErrorReply, Status
+from redkeep.server import scan as scan_mod
 from redkeep.server.commands import keys as keys_mod
 from redkeep.server.config import (
     NOTIFY_ALL,
@@ -302,8 +303,8 @@ def test_scan_0_on_big_db_does_not_snapshot(r):
         r.db.data[b"k%d" % i] = b"v"
     cursor, keys = r("SCAN", 0)
     assert len(keys) == 10
-    iters = keys_mod.key_iterators(r.server.keyspace)
-    state = next(reversed(iters.states.values()))
+    cursors = keys_mod.key_iterators(r.server.keyspace).cursors
+    state = next(reversed(cursors.states.values()))
     assert state.it is not None and state.snapshot == [] and len(state.returned) == 10
     cursor, keys = r("SCAN", cursor)
     assert len(keys) == 10
@@ -324,16 +325,16 @@ def test_scan_unknown_cursor_terminates(r):
 
 
 def test_scan_serials_wrap_around_past_live_iterations(r, monkeypatch):
-    monkeypatch.setattr(keys_mod, "_SERIAL_MASK", 4)
-    monkeypatch.setattr(keys_mod, "SCAN_STATES_MAX", 3)
+    monkeypatch.setattr(scan_mod, "_SERIAL_MASK", 4)
+    cursors = keys_mod.key_iterators(r.server.keyspace).cursors
+    monkeypatch.setattr(cursors, "max_iterations", 3)
     for i in range(30):
         r("SET", f"k{i}", i)
     live = [r("SCAN", 0, "COUNT", 1)[0] for _ in range(2)]
-    iters = keys_mod.key_iterators(r.server.keyspace)
-    parked = dict(iters.states)
+    parked = dict(cursors.states)
     for _ in range(10):                       # serials wrap around several times
         r("SCAN", r("SCAN", 0, "COUNT", 1)[0], "COUNT", 100)   # start and finish
-    assert iters.states == parked             # the parked iterations were not disturbed
+    assert cursors.states == parked             # the parked iterations were not disturbed
     for cursor in live:
         assert len(r("SCAN", cursor, "COUNT", 100)[1]) == 29
 
@@ -348,7 +349,7 @@ def test_scan_replayed_cursor_returns_the_batch_again(r):
 
 
 def test_scan_lru_thrash_still_terminates_and_covers(r, monkeypatch):
-    monkeypatch.setattr(keys_mod, "SCAN_STATES_MAX", 2)
+    monkeypatch.setattr(keys_mod.key_iterators(r.server.keyspace).cursors, "max_iterations", 2)
     for i in range(100):
         r("SET", f"k{i}", i)
 

@@ -5,34 +5,13 @@ Replies, error texts, `server.dirty` accounting and keyspace events follow Redis
 db.c, expire.c and object.c; every write goes through `Database.set_key/delete/
 set_expire/persist` (WATCH, memory accounting) and the `modified()`/`notify()` helpers.
 
-Theory of operation: SCAN cursors
----------------------------------
-Redis's cursor is a position in its hash table (reverse-binary increments survive
-rehashing); a Python dict exposes no positions, only insertion-ordered iteration. So a
-cursor here names an *iteration in flight* kept by the keyspace's `KeyIterators`:
-an LRU (`SCAN_STATES_MAX` entries) keyed by a 21-bit serial. The cursor is
-``serial << 32 | consumed`` (never 0 while keys remain; below 2**53, so clients that
-parse cursors as doubles or signed integers keep them exact), where `consumed` counts
-the keys handed out so far. An iteration has two modes:
-
-1) *live* — SCAN 0 creates `iter(db.data)` and takes COUNT keys per call, O(COUNT):
-   no snapshot, so `SCAN 0` on a 1M-key db costs what COUNT says. It remembers the keys
-   it returned and a change token (dict identity and size, `server.dirty`, expired and
-   evicted counters). A dict iterator is only valid while nothing is inserted or
-   removed (an insert after deletions may compact the dict and shift positions silently),
-   so when the token differs — or the iterator raises — the iteration falls back, once:
-2) *snapshot* — list every current key not yet returned (O(n), once per iteration) and
-   walk that list, skipping keys deleted since. Keys present for the whole iteration are
-   in the live prefix or in the snapshot, so each is returned at least once; keys added
-   meanwhile may or may not be. The snapshot is finite, so the iteration ends.
-
-A cursor that is not in the LRU (evicted, replayed after a lost reply, minted by another
-db, or made up) resumes *by position*: a snapshot of the keys from index `consumed` on in
-the current dict order. `consumed` only grows, so even under LRU thrash every iteration
-ends; only then, if keys before that position were deleted meanwhile, some keys may be
-skipped (Redis gives no stronger promise for a cursor it did not hand out). FLUSHDB and
-FLUSHALL drop the iterations of the databases they empty; an iteration whose db dict was
-replaced otherwise (SWAPDB, a full resync) restarts on the new dict.
+SCAN cursors
+------------
+Redis's cursor is a position in its hash table; a Python dict exposes none, so a cursor
+names an *iteration in flight* over `db.data`, kept by the shared `server.scan.Cursors`
+(HSCAN/SSCAN/ZSCAN use the same scheme; its docstring has the design and the
+guarantees). The change token given to it here is `server.dirty` plus the expired and
+evicted counters. FLUSHDB and FLUSHALL drop the iterations over the dicts they empty.
 
 COUNT is work, as in Redis: each call examines COUNT keys (in order) and filters them by
 MATCH, TYPE and expiry, so a call may return fewer keys, or none, with a non-zero cursor.
@@ -52,9 +31,7 @@ from __future__ import annotations
 import copy
 import random
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from typing import Any
 
 from redkeep.resp.parser import parse_ll
@@ -67,6 +44,7 @@ from redkeep.server.connection import Client
 from redkeep.server.errors import CommandError
 from redkeep.server.glob import stringmatch
 from redkeep.server.keyspace import Database, Keyspace, type_name
+from redkeep.server.scan import cursors_for
 from redkeep.server.table import CommandTable
 
 LLONG_MAX = 9223372036854775807
@@ -74,10 +52,6 @@ LLONG_MIN = -9223372036854775808
 INT_MIN, INT_MAX = -2147483648, 2147483647
 ULONG_MAX = (1 << 64) - 1
 
-SCAN_STATES_MAX = 256
-_POS_BITS = 32
-_POS_MASK = (1 << _POS_BITS) - 1
-_SERIAL_MASK = (1 << (53 - _POS_BITS)) - 1     # cursors stay below 2**53
 
 OBJ_SHARED_INTEGERS = 10000
 OBJ_SHARED_REFCOUNT = INT_MAX
@@ -246,108 +220,18 @@ def parse_scan_options(argv: list[bytes], start: int, allow_type: bool
     return count, pattern, typename
 
 
-class _ScanState:
-    """One SCAN iteration in flight (see the module docstring)."""
-
-    __slots__ = ("serial", "db", "data", "it", "returned", "token", "snapshot", "index",
-                 "consumed")
-
-    def __init__(self, serial: int, db: Database) -> None:
-        self.serial = serial
-        self.db = db
-        self.data = db.data
-        self.it: Iterator[bytes] | None = None
-        self.returned: list[bytes] = []
-        self.token: tuple[int, ...] = ()
-        self.snapshot: list[bytes] = []
-        self.index = 0
-        self.consumed = 0
-
-    @property
-    def cursor(self) -> int:
-        return self.serial << _POS_BITS | min(self.consumed, _POS_MASK)
-
-
 class KeyIterators:
-    """Per-keyspace state behind SCAN cursors and RANDOMKEY sampling."""
+    """Per-keyspace state behind SCAN cursors (server.scan) and RANDOMKEY sampling."""
 
-    def __init__(self) -> None:
-        self.states: OrderedDict[int, _ScanState] = OrderedDict()
-        self.next_serial = 1
+    def __init__(self, ks: Keyspace) -> None:
+        self.cursors = cursors_for(ks)
         self.rng = random.Random()
         self.samples: dict[int, tuple[int, list[bytes], int]] = {}  # db id -> (id(data), keys, dirty)
 
-    # -- SCAN --
-
-    def start(self, db: Database, token: tuple[int, ...], position: int) -> _ScanState:
-        serial = self.next_serial
-        for _ in range(len(self.states)):       # after wrapping around: skip live ones
-            if serial not in self.states:
-                break
-            serial = serial % _SERIAL_MASK + 1
-        self.next_serial = serial % _SERIAL_MASK + 1
-        st = _ScanState(serial, db)
-        if position == 0:
-            st.it = iter(db.data)
-            st.token = token
-        else:
-            st.snapshot = list(islice(db.data, position, None))
-            st.consumed = position
-        return st
-
-    def resume(self, db: Database, cursor: int, token: tuple[int, ...]) -> _ScanState:
-        """The iteration `cursor` names, or a new one (see the module docstring)."""
-        serial = cursor >> _POS_BITS
-        st = self.states.get(serial) if cursor else None
-        if st is None or st.db is not db or st.cursor != cursor:
-            return self.start(db, token, cursor & _POS_MASK)
-        del self.states[serial]
-        if st.data is not db.data:          # the dict was replaced: start over
-            return self.start(db, token, 0)
-        return st
-
-    def take(self, st: _ScanState, count: int, token: tuple[int, ...]) -> list[bytes]:
-        """The next `count` candidate keys (some may be gone since a snapshot)."""
-        if st.it is not None:
-            if st.token == token:
-                try:
-                    batch = list(islice(st.it, count))
-                except RuntimeError:
-                    batch = None
-                if batch is not None:
-                    st.returned += batch
-                    st.consumed += len(batch)
-                    if st.consumed >= len(st.data):
-                        st.it = None
-                        st.returned = []
-                    return batch
-            self._fall_back(st)
-        batch = st.snapshot[st.index:st.index + count]
-        st.index += count
-        st.consumed += len(batch)
-        return batch
-
-    def _fall_back(self, st: _ScanState) -> None:
-        seen = set(st.returned)
-        st.snapshot = [k for k in st.data if k not in seen]
-        st.index = 0
-        st.it = None
-        st.returned = []
-
-    def finished(self, st: _ScanState) -> bool:
-        return st.it is None and st.index >= len(st.snapshot)
-
-    def park(self, st: _ScanState, token: tuple[int, ...]) -> None:
-        st.token = token
-        self.states[st.serial] = st
-        while len(self.states) > SCAN_STATES_MAX:
-            self.states.popitem(last=False)
-
     def forget(self, *dbs: Database) -> None:
         """Drop the iterations over these databases (FLUSHDB, FLUSHALL)."""
-        for serial in [s for s, st in self.states.items() if st.db in dbs]:
-            del self.states[serial]
         for db in dbs:
+            self.cursors.forget(db.data)
             self.samples.pop(db.id, None)
 
     # -- RANDOMKEY --
@@ -386,7 +270,7 @@ _ITERATORS: weakref.WeakKeyDictionary[Keyspace, KeyIterators] = weakref.WeakKeyD
 def key_iterators(ks: Keyspace) -> KeyIterators:
     it = _ITERATORS.get(ks)
     if it is None:
-        it = _ITERATORS[ks] = KeyIterators()
+        it = _ITERATORS[ks] = KeyIterators(ks)
     return it
 
 
@@ -461,22 +345,13 @@ def note_encoding(c: Client, key: bytes, encoding: bytes) -> None:
     encoding_notes(c.server.keyspace).note(c.db, key, encoding)
 
 
-def _change_token(c: Client) -> tuple[int, ...]:
-    ks, data = c.server.keyspace, c.db.data
-    return (id(data), len(data), c.server.dirty, ks.expired_keys, ks.evicted_keys)
-
-
 def cmd_scan(c: Client, argv: list[bytes]) -> object:
     cursor = parse_scan_cursor(argv[1])
     count, pattern, typename = parse_scan_options(argv, 2, True)
-    db, iters = c.db, key_iterators(c.server.keyspace)
-    st = iters.resume(db, cursor, _change_token(c))
-    batch = iters.take(st, count, _change_token(c))
-    keys = [k for k in batch if _scan_keeps(db, k, pattern, typename)]
-    if iters.finished(st):
-        return [b"0", keys]
-    iters.park(st, _change_token(c))
-    return [b"%d" % st.cursor, keys]
+    db, ks = c.db, c.server.keyspace
+    token = (c.server.dirty, ks.expired_keys, ks.evicted_keys)
+    cursor, batch = key_iterators(ks).cursors.scan(db.data, cursor, count, token)
+    return [b"%d" % cursor, [k for k in batch if _scan_keeps(db, k, pattern, typename)]]
 
 
 def _scan_keeps(db: Database, key: bytes, pattern: bytes | None,
