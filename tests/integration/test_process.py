@@ -52,12 +52,13 @@ def test_daemonize_pidfile_logfile_and_sigterm(tmp_path: Path) -> None:
         f"port {port}\nbind 127.0.0.1\ndaemonize yes\n"
         f'pidfile "{tmp_path}/r.pid"\nlogfile "r.log"\ndir "{tmp_path}"\n'
         "requirepass 123456\nsave \"\"\n")
-    done = subprocess.run([*PY, "server", str(conf)], capture_output=True, text=True,
-                          timeout=30, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr  # the foreground process returns at once
-    wait_until(lambda: answers(port), 20, what="daemonized server answering")
-    pid = int((tmp_path / "r.pid").read_text())
+    pidfile = tmp_path / "r.pid"
     try:
+        done = subprocess.run([*PY, "server", str(conf)], capture_output=True, text=True,
+                              timeout=30, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr  # the foreground process returns at once
+        wait_until(lambda: answers(port), 20, what="daemonized server answering")
+        pid = int(pidfile.read_text())
         r = redis.Redis(port=port, password="123456")
         assert r.set("hello", "world") and r.get("hello") == b"world"
         with pytest.raises(redis.AuthenticationError):
@@ -65,7 +66,8 @@ def test_daemonize_pidfile_logfile_and_sigterm(tmp_path: Path) -> None:
         log = (tmp_path / "r.log").read_text()
         assert f"{pid}:M" in log and "Ready to accept connections" in log
     finally:
-        os.kill(pid, signal.SIGTERM)
+        if pidfile.exists():  # the daemon is stopped by pid even when the test failed
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
     wait_until(lambda: not _alive(pid), 20, what="server exit after SIGTERM")
     assert not (tmp_path / "r.pid").exists()
     assert "Redis is now ready to exit, bye bye..." in (tmp_path / "r.log").read_text()
