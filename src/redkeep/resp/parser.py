@@ -33,9 +33,10 @@ PROTO_INLINE_MAX_SIZE = 64 * 1024
 UNAUTH_MAX_ARGS = 10
 UNAUTH_MAX_BULK = 16384
 # Chunks the pure engine must take: hiredis would accept '+' and '=' elements as strings
-# where Redis wants '$', and it pre-sizes arrays from the count and takes ages to free a
-# huge pending one (a count of a million elements or more). One scan finds either.
-_NOT_FOR_HIREDIS = re.compile(rb"\n[+=]|\*[-+]?\d{7}")
+# where Redis wants '$' (found with two memchr-speed `in` tests), and it pre-sizes arrays
+# from the count and takes ages to free a huge pending one (a count of a million
+# elements or more). Two plain tests and a literal-prefixed regex beat one alternation.
+_BIG_COUNT = re.compile(rb"\*[-+]?\d{7}")
 
 
 class ProtocolError(Exception):
@@ -113,7 +114,7 @@ class RequestParser:
         self._buf += data
 
     def _hiredis_can_take(self, data: bytes, continuing: bool) -> bool:
-        if _NOT_FOR_HIREDIS.search(data) is not None:
+        if b"\n+" in data or b"\n=" in data or _BIG_COUNT.search(data) is not None:
             return False
         if continuing and data[0] in (43, 61):
             return False
