@@ -202,6 +202,8 @@ class Server:
             cmd.failed_calls += 1
             self.count_error(e.message)
             reply = ErrorReply(e.message)
+        except Exception as e:  # a bug in a handler: answer, log, keep serving everyone
+            reply = self.internal_error(cmd, argv, e)
         duration = (time.perf_counter_ns() - start) // 1000
         cmd.calls += 1
         cmd.usec += duration
@@ -214,6 +216,19 @@ class Server:
         if self.monitors and not cmd.skip_monitor and not cmd.is_admin and c.blocked is None:
             self.feed_monitors(c, argv)
         return reply
+
+    def internal_error(self, cmd: Command, argv: list[bytes], exc: Exception) -> ErrorReply:
+        import traceback
+
+        cmd.failed_calls += 1
+        self.stats["unexpected_error_replies"] += 1
+        log = getattr(self, "log", None)
+        if log is not None:
+            log.warning(f"Internal error running '{cmd.fullname}' ({len(argv)} args): {exc!r}\n"
+                        + "".join(traceback.format_exception(exc)).rstrip())
+        message = f"ERR internal error in '{cmd.fullname}': {type(exc).__name__}"
+        self.count_error(message)
+        return ErrorReply(message)
 
     # ---- Transactions ----
 

@@ -29,3 +29,17 @@ def test_debug_is_a_protected_command(setting: str, addr: str, allowed: bool) ->
         assert not isinstance(reply, ErrorReply)
     else:
         assert reply == ErrorReply(DENIED)
+
+
+def test_a_handler_bug_becomes_an_error_reply_not_a_crash() -> None:
+    srv = Server(ServerConfig(), ManualClock())
+    c = srv.new_client("127.0.0.1:5000", "127.0.0.1:6379")
+
+    def broken(client, argv):
+        raise IndexError("boom")
+
+    srv.table.lookup(b"echo").handler = broken
+    reply = srv.execute(c, [b"ECHO", b"x"])
+    assert isinstance(reply, ErrorReply) and reply.message.startswith("ERR internal error")
+    assert srv.stats["unexpected_error_replies"] == 1
+    assert srv.execute(c, [b"PING"]).upper() == b"PONG"
