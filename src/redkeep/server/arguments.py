@@ -48,3 +48,17 @@ def parse_positive_timeout(arg: bytes) -> float:
     if v < 0:
         raise CommandError("ERR timeout is negative")
     return v
+
+
+def rank_bounds(start: int, end: int, n: int) -> tuple[int, int] | None:
+    """LRANGE/ZRANGE index clamping (addListRangeReply, zrangeGenericCommand): negative
+    indexes count from the end; (first, last) inclusive, or None when the range is empty."""
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    if start < 0:
+        start = 0
+    if start > end or start >= n:
+        return None
+    return start, min(end, n - 1)

@@ -36,7 +36,7 @@ from typing import Any
 from redkeep.resp.encoder import format_double
 from redkeep.resp.types import Double, NullArray
 from redkeep.server import errors
-from redkeep.server.arguments import parse_int
+from redkeep.server.arguments import parse_int, rank_bounds
 from redkeep.server.commands.keys import parse_scan_cursor, parse_scan_options
 from redkeep.server.commands.lists import parse_timeout_ms
 from redkeep.server.commands.strings import notify
@@ -562,15 +562,10 @@ def _parse_range_query(argv: list[bytes], src: int, store: bool, kind: str | Non
 
 def _rank_range(zs: ZSet, start: int, end: int, reverse: bool) -> list[tuple[float, bytes]]:
     n = len(zs)
-    if start < 0:
-        start += n
-    if end < 0:
-        end += n
-    if start < 0:
-        start = 0
-    if start > end or start >= n:
+    bounds = rank_bounds(start, end, n)
+    if bounds is None:
         return []
-    end = min(end, n - 1)
+    start, end = bounds
     if reverse:
         return list(zs.ranks(n - 1 - end, n - start, True))
     return list(zs.ranks(start, end + 1))

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
+from redkeep.server.arguments import rank_bounds
 from redkeep.server.keyspace import register_type
 
 HEAD, TAIL = 0, 1
@@ -77,16 +78,7 @@ class List(deque):
 
     def range_bounds(self, start: int, end: int) -> tuple[int, int] | None:
         """addListRangeReply's clamping: (first, last) inclusive, or None when empty."""
-        n = len(self)
-        if start < 0:
-            start += n
-        if end < 0:
-            end += n
-        if start < 0:
-            start = 0
-        if start > end or start >= n:
-            return None
-        return start, min(end, n - 1)
+        return rank_bounds(start, end, len(self))
 
     def slice(self, first: int, last: int) -> list[bytes]:
         """Elements first..last (inclusive, already valid), walked from the nearer end."""

@@ -1,0 +1,1 @@
+"""Persistence in Redis's own formats: RDB snapshots (rdb.py), later AOF."""
