@@ -703,3 +703,15 @@ def test_number_helpers():
     assert sc.lua_tonumber(b" 0x10 ") == 16.0
     assert sc.lua_tonumber(b"1e2") == 100.0
     assert sc.lua_tonumber(b"12x") is None
+
+
+def test_only_scripts_that_cannot_loop_run_inline() -> None:
+    from redkeep.server.scripting import is_bounded
+
+    assert is_bounded(b"return redis.call('incr', KEYS[1])")
+    assert is_bounded(b"local t = redis.call('get', KEYS[1]) if t == ARGV[1] then "
+                      b"return redis.call('del', KEYS[1]) end return 0")
+    for looping in (b"while true do end", b"for i=1,10 do end", b"repeat until false",
+                    b"local function f() return f() end return f()",
+                    b"return loadstring('while true do end')()", b"-- for later\nreturn 1"):
+        assert not is_bounded(looping), looping

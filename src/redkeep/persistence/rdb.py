@@ -1,0 +1,481 @@
+"""The RDB file format of Redis 7.0 (RDB version 10): encode and decode, bytes only.
+
+Theory of operation
+-------------------
+An RDB file is ``REDIS0010``, a run of records and ``EOF`` + an 8-byte CRC64 of
+everything before it. A record starts with one byte: either an *opcode* (AUX field,
+SELECTDB, RESIZEDB, EXPIRETIME(_MS), IDLE, FREQ, MODULE_AUX, FUNCTION2, EOF) or a
+*value type*, followed by the key and the serialized value. Lengths use Redis's
+variable encoding (6/14/32/64 bits); strings are a length and raw bytes, or a small
+integer (8/16/32 bits, little endian), or an LZF block (compressed and plain lengths).
+Small containers are written as one string holding their in-memory blob: a listpack
+(hashes, sorted sets, quicklist nodes), an intset, or in older files a ziplist or a
+zipmap.
+
+`dump_rdb` / `dump_value` write what Redis 7.0 writes, choosing each container's
+encoding from the flags the redkeep value carries (`Hash.listpack`, `Set.intset`,
+`ZSet.skiplist`; lists are always QUICKLIST_2 of listpack nodes); strings that look
+like integers become integer encodings and longer ones are LZF-compressed when
+`compress` is on, exactly like rdbSaveRawString. `load_rdb` / `load_value` read every
+encoding Redis 7.0 can load, check the CRC64 (a zero checksum means "not computed",
+as with `rdbchecksum no`), and decide encodings like rdbLoadObject does, from the
+`Limits` given (the *-max-listpack-* / set-max-intset-entries settings).
+
+What this module deliberately doesn't know: files, sockets, clocks (ctime comes in the
+aux fields given), the keyspace (`snapshot_keyspace` only reads one), and module types:
+a module value is refused naming its key; module aux data is skipped; function
+libraries (FUNCTION2) are returned as their code. Streams are read (entries, IDs and
+counters; consumer groups are refused since redkeep has none) but not yet written.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import crcmod
+import lzf
+
+from redkeep.resp.parser import parse_ll
+from redkeep.server.types.hash import Hash
+from redkeep.server.types.list import List
+from redkeep.server.types.set import Set, intset_limit, is_int_member
+from redkeep.server.types.stream import Stream
+from redkeep.server.types.zset import ZSet, listpack_score_text
+
+RDB_VERSION = 10
+REDIS_VERSION = b"7.0.15"
+
+# ---- Value types and opcodes (rdb.h) ----
+
+TYPE_STRING = 0
+TYPE_LIST = 1
+TYPE_SET = 2
+TYPE_ZSET = 3
+TYPE_HASH = 4
+TYPE_ZSET_2 = 5
+TYPE_MODULE_PRE_GA = 6
+TYPE_MODULE_2 = 7
+TYPE_HASH_ZIPMAP = 9
+TYPE_LIST_ZIPLIST = 10
+TYPE_SET_INTSET = 11
+TYPE_ZSET_ZIPLIST = 12
+TYPE_HASH_ZIPLIST = 13
+TYPE_LIST_QUICKLIST = 14
+TYPE_STREAM_LISTPACKS = 15
+TYPE_HASH_LISTPACK = 16
+TYPE_ZSET_LISTPACK = 17
+TYPE_LIST_QUICKLIST_2 = 18
+TYPE_STREAM_LISTPACKS_2 = 19
+
+OP_FUNCTION2 = 245
+OP_FUNCTION_PRE_GA = 246
+OP_MODULE_AUX = 247
+OP_IDLE = 248
+OP_FREQ = 249
+OP_AUX = 250
+OP_RESIZEDB = 251
+OP_EXPIRETIME_MS = 252
+OP_EXPIRETIME = 253
+OP_SELECTDB = 254
+OP_EOF = 255
+
+ENC_INT8, ENC_INT16, ENC_INT32, ENC_LZF = 0, 1, 2, 3
+QUICKLIST_NODE_PLAIN, QUICKLIST_NODE_PACKED = 1, 2
+QUICKLIST_NODE_BYTES = 8192          # list-max-listpack-size -2
+LISTPACK_SAFETY = 1 << 30            # LISTPACK_MAX_SAFETY_SIZE
+
+crc64: Callable[[bytes], int] = crcmod.mkCrcFun(
+    0x1AD93D23594C935A9, initCrc=0, rev=True, xorOut=0)
+"""Redis's crc64 (Jones polynomial, reflected): crc64(b"123456789") == 0xe9c6d914c4b8d9ca."""
+
+
+class RDBError(ValueError):
+    """A file or payload that cannot be loaded; the text says where and why."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The encoding thresholds rdbLoadObject consults (redis.conf defaults)."""
+    hash_max_listpack_entries: int = 128
+    hash_max_listpack_value: int = 64
+    zset_max_listpack_entries: int = 128
+    zset_max_listpack_value: int = 64
+    set_max_intset_entries: int = 512
+
+
+Entry = tuple[Any, "int | None"]          # (value, expire unix ms or None)
+Snapshot = Mapping[int, Mapping[bytes, Entry]]
+
+
+@dataclass
+class LoadedRDB:
+    version: int
+    aux: dict[str, bytes] = field(default_factory=dict)
+    dbs: dict[int, dict[bytes, Entry]] = field(default_factory=dict)
+    functions: list[bytes] = field(default_factory=list)
+
+
+def snapshot_keyspace(keyspace: Any) -> dict[int, dict[bytes, Entry]]:
+    """The non-empty databases of a server Keyspace, as dump_rdb takes them."""
+    out = {}
+    for db in keyspace.dbs:
+        if db.data:
+            exp = db.expires
+            out[db.id] = {k: (v, exp.get(k)) for k, v in db.data.items()}
+    return out
+
+
+# ---- Writing: primitives ----
+
+def encode_length(n: int) -> bytes:
+    if n < 64:
+        return bytes((n,))
+    if n < 16384:
+        return bytes((0x40 | (n >> 8), n & 0xFF))
+    if n <= 0xFFFFFFFF:
+        return b"\x80" + struct.pack(">I", n)
+    return b"\x81" + struct.pack(">Q", n)
+
+
+def encode_string(s: bytes, compress: bool = True) -> bytes:
+    """rdbSaveRawString: integer encoding, then LZF when it saves space, then raw."""
+    n = len(s)
+    if n <= 11:
+        v = parse_ll(s)
+        if v is not None:
+            if -128 <= v <= 127:
+                return struct.pack("<Bb", 0xC0 | ENC_INT8, v)
+            if -32768 <= v <= 32767:
+                return struct.pack("<Bh", 0xC0 | ENC_INT16, v)
+            if -(1 << 31) <= v < (1 << 31):
+                return struct.pack("<Bi", 0xC0 | ENC_INT32, v)
+    if compress and n > 20:
+        packed = lzf.compress(s, n - 4)
+        if packed:
+            return b"\xc3" + encode_length(len(packed)) + encode_length(n) + packed
+    return encode_length(n) + s
+
+
+def _backlen(n: int) -> bytes:
+    """lpEncodeBacklen: 7 bits a byte, most significant first, all but the first flagged."""
+    out = [n & 127]
+    n >>= 7
+    while n:
+        out[-1] |= 128
+        out.append(n & 127)
+        n >>= 7
+    out.reverse()
+    return bytes(out)
+
+
+def _lp_entry(ele: bytes) -> bytes:
+    v = parse_ll(ele)
+    if v is not None:
+        if 0 <= v <= 127:
+            enc = bytes((v,))
+        elif -4096 <= v <= 4095:
+            u = v & 0x1FFF
+            enc = bytes((0xC0 | (u >> 8), u & 0xFF))
+        elif -32768 <= v <= 32767:
+            enc = struct.pack("<Bh", 0xF1, v)
+        elif -(1 << 23) <= v < (1 << 23):
+            enc = b"\xf2" + (v & 0xFFFFFF).to_bytes(3, "little")
+        elif -(1 << 31) <= v < (1 << 31):
+            enc = struct.pack("<Bi", 0xF3, v)
+        else:
+            enc = struct.pack("<Bq", 0xF4, v)
+    else:
+        n = len(ele)
+        if n < 64:
+            enc = bytes((0x80 | n,)) + ele
+        elif n < 4096:
+            enc = bytes((0xE0 | (n >> 8), n & 0xFF)) + ele
+        else:
+            enc = struct.pack("<BI", 0xF0, n) + ele
+    return enc + _backlen(len(enc))
+
+
+def encode_listpack(elements: Iterable[bytes]) -> bytes:
+    entries = [_lp_entry(e) for e in elements]
+    body = b"".join(entries)
+    count = len(entries) if len(entries) < 65535 else 65535
+    return struct.pack("<IH", 6 + len(body) + 1, count) + body + b"\xff"
+
+
+def encode_intset(values: Iterable[int]) -> bytes:
+    ints = sorted(values)
+    lo, hi = (ints[0], ints[-1]) if ints else (0, 0)
+    if -32768 <= lo and hi <= 32767:
+        width, code = 2, "h"
+    elif -(1 << 31) <= lo and hi < (1 << 31):
+        width, code = 4, "i"
+    else:
+        width, code = 8, "q"
+    return struct.pack("<II", width, len(ints)) + struct.pack(f"<{len(ints)}{code}", *ints)
+
+
+# ---- Writing: values ----
+
+def _quicklist_nodes(items: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """Cut a list into listpack-sized nodes (about list-max-listpack-size -2: 8 kB)."""
+    node: list[bytes] = []
+    size = 0
+    for e in items:
+        cost = len(e) + 11
+        if node and size + cost > QUICKLIST_NODE_BYTES:
+            yield node
+            node, size = [], 0
+        node.append(e)
+        size += cost
+    if node:
+        yield node
+
+
+def _dump_list(value: List, compress: bool) -> tuple[int, bytes]:
+    out = []
+    nodes = 0
+    for node in _quicklist_nodes(value):
+        nodes += 1
+        if len(node) == 1 and len(node[0]) >= QUICKLIST_NODE_BYTES:
+            out.append(encode_length(QUICKLIST_NODE_PLAIN) + encode_string(node[0], compress))
+        else:
+            out.append(encode_length(QUICKLIST_NODE_PACKED)
+                       + encode_string(encode_listpack(node), compress))
+    return TYPE_LIST_QUICKLIST_2, encode_length(nodes) + b"".join(out)
+
+
+def _dump_set(value: Set, compress: bool) -> tuple[int, bytes]:
+    if value.intset and all(map(is_int_member, value)):
+        return TYPE_SET_INTSET, encode_string(encode_intset(map(int, value)), compress)
+    parts = [encode_length(len(value))]
+    parts.extend(encode_string(m, compress) for m in value)
+    return TYPE_SET, b"".join(parts)
+
+
+def _dump_hash(value: Hash, compress: bool) -> tuple[int, bytes]:
+    if value.listpack:
+        flat = [x for pair in value.items() for x in pair]
+        return TYPE_HASH_LISTPACK, encode_string(encode_listpack(flat), compress)
+    parts = [encode_length(len(value))]
+    for f, v in value.items():
+        parts.append(encode_string(f, compress))
+        parts.append(encode_string(v, compress))
+    return TYPE_HASH, b"".join(parts)
+
+
+def _dump_zset(value: ZSet, compress: bool) -> tuple[int, bytes]:
+    if not value.skiplist:
+        flat = []
+        for member, score in value.ordered_items():
+            flat.append(member)
+            flat.append(listpack_score_text(score))
+        return TYPE_ZSET_LISTPACK, encode_string(encode_listpack(flat), compress)
+    parts = [encode_length(len(value))]
+    for member, score in value.reverse_items():       # greatest first, like Redis
+        parts.append(encode_string(member, compress))
+        parts.append(struct.pack("<d", score))
+    return TYPE_ZSET_2, b"".join(parts)
+
+
+def encode_value(value: Any, compress: bool = True, key: bytes = b"") -> tuple[int, bytes]:
+    """(RDB type byte, serialized value) for one redkeep value."""
+    if isinstance(value, bytes | bytearray):
+        return TYPE_STRING, encode_string(bytes(value), compress)
+    if isinstance(value, List):
+        return _dump_list(value, compress)
+    if isinstance(value, Set):
+        return _dump_set(value, compress)
+    if isinstance(value, Hash):
+        return _dump_hash(value, compress)
+    if isinstance(value, ZSet):
+        return _dump_zset(value, compress)
+    if isinstance(value, Stream):
+        raise RDBError(f"cannot save key '{key.decode(errors='replace')}': "
+                       "writing streams to RDB is not supported yet")
+    raise RDBError(f"cannot save key '{key.decode(errors='replace')}': "
+                   f"unknown value type {type(value).__name__}")
+
+
+def _aux(name: str, value: bytes | int) -> bytes:
+    raw = b"%d" % value if isinstance(value, int) else value
+    return bytes((OP_AUX,)) + encode_string(name.encode(), False) + encode_string(raw, False)
+
+
+def dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
+             compress: bool = True, checksum: bool = True,
+             functions: Iterable[bytes] = ()) -> bytes:
+    """A whole RDB file: header, AUX fields (defaults for those not given: redis-ver,
+    redis-bits, ctime, used-mem, aof-base), function libraries, then per non-empty
+    db SELECTDB + RESIZEDB + its keys, EOF and the CRC64 (zero when not `checksum`)."""
+    fields: dict[str, bytes | int] = {"redis-ver": REDIS_VERSION, "redis-bits": 64,
+                                      "ctime": 0, "used-mem": 0}
+    fields.update(aux)
+    fields.setdefault("aof-base", 0)
+    fields["aof-base"] = fields.pop("aof-base")      # Redis writes it last
+    out = [b"REDIS%04d" % RDB_VERSION]
+    out.extend(_aux(k, v) for k, v in fields.items())
+    for code in functions:
+        out.append(bytes((OP_FUNCTION2,)) + encode_string(code, compress))
+    for dbid in sorted(keyspace_snapshot):
+        keys = keyspace_snapshot[dbid]
+        if not keys:
+            continue
+        expires = sum(1 for _, exp in keys.values() if exp is not None)
+        out.append(bytes((OP_SELECTDB,)) + encode_length(dbid))
+        out.append(bytes((OP_RESIZEDB,)) + encode_length(len(keys)) + encode_length(expires))
+        for key, (value, exp) in keys.items():
+            if exp is not None:
+                out.append(struct.pack("<Bq", OP_EXPIRETIME_MS, exp))
+            rtype, payload = encode_value(value, compress, key)
+            out.append(bytes((rtype,)) + encode_string(key, compress) + payload)
+    out.append(bytes((OP_EOF,)))
+    data = b"".join(out)
+    return data + struct.pack("<Q", crc64(data) if checksum else 0)
+
+
+def dump_value(value: Any, compress: bool = True) -> bytes:
+    """A DUMP payload: type, value, RDB version (2 bytes LE), CRC64 (8 bytes LE)."""
+    rtype, payload = encode_value(value, compress)
+    body = bytes((rtype,)) + payload + struct.pack("<H", RDB_VERSION)
+    return body + struct.pack("<Q", crc64(body))
+
+
+# ---- Reading: blobs (listpack, ziplist, intset, zipmap) ----
+
+def _lp_backlen_size(n: int) -> int:
+    return 1 if n <= 127 else 2 if n < 16383 else 3 if n < 2097151 else \
+        4 if n < 268435455 else 5
+
+
+def listpack_items(blob: bytes) -> list[bytes | int]:
+    """The elements of a listpack: bytes for strings, int for integer encodings."""
+    out: list[bytes | int] = []
+    pos, end = 6, len(blob)
+    unpack_from = struct.unpack_from
+    while pos < end:
+        b = blob[pos]
+        if b < 0x80:
+            out.append(b)
+            size = 1
+        elif b < 0xC0:
+            n = b & 0x3F
+            out.append(blob[pos + 1:pos + 1 + n])
+            size = 1 + n
+        elif b < 0xE0:
+            u = ((b & 0x1F) << 8) | blob[pos + 1]
+            out.append(u - 0x2000 if u >= 0x1000 else u)
+            size = 2
+        elif b < 0xF0:
+            n = ((b & 0x0F) << 8) | blob[pos + 1]
+            out.append(blob[pos + 2:pos + 2 + n])
+            size = 2 + n
+        elif b == 0xF0:
+            n = unpack_from("<I", blob, pos + 1)[0]
+            out.append(blob[pos + 5:pos + 5 + n])
+            size = 5 + n
+        elif b == 0xF1:
+            out.append(unpack_from("<h", blob, pos + 1)[0])
+            size = 3
+        elif b == 0xF2:
+            out.append(int.from_bytes(blob[pos + 1:pos + 4], "little", signed=True))
+            size = 4
+        elif b == 0xF3:
+            out.append(unpack_from("<i", blob, pos + 1)[0])
+            size = 5
+        elif b == 0xF4:
+            out.append(unpack_from("<q", blob, pos + 1)[0])
+            size = 9
+        elif b == 0xFF:
+            return out
+        else:
+            raise RDBError(f"listpack: bad entry encoding 0x{b:02x} at offset {pos}")
+        pos += size + _lp_backlen_size(size)
+    raise RDBError("listpack: missing end marker")
+
+
+def ziplist_items(blob: bytes) -> list[bytes | int]:
+    """The elements of a ziplist (RDB files of Redis before 7.0)."""
+    out: list[bytes | int] = []
+    pos, end = 10, len(blob)
+    unpack_from = struct.unpack_from
+    while pos < end:
+        if blob[pos] == 0xFF:
+            return out
+        pos += 5 if blob[pos] == 0xFE else 1          # prevlen
+        b = blob[pos]
+        kind = b >> 6
+        if kind == 0:
+            n, pos = b & 0x3F, pos + 1
+        elif kind == 1:
+            n, pos = ((b & 0x3F) << 8) | blob[pos + 1], pos + 2
+        elif kind == 2:
+            n, pos = unpack_from(">I", blob, pos + 1)[0], pos + 5
+        else:
+            pos += 1
+            if b == 0xC0:
+                out.append(unpack_from("<h", blob, pos)[0]); pos += 2      # noqa: E702
+            elif b == 0xD0:
+                out.append(unpack_from("<i", blob, pos)[0]); pos += 4      # noqa: E702
+            elif b == 0xE0:
+                out.append(unpack_from("<q", blob, pos)[0]); pos += 8      # noqa: E702
+            elif b == 0xF0:
+                out.append(int.from_bytes(blob[pos:pos + 3], "little", signed=True)); pos += 3  # noqa: E702,E501
+            elif b == 0xFE:
+                out.append(unpack_from("<b", blob, pos)[0]); pos += 1      # noqa: E702
+            elif 0xF1 <= b <= 0xFD:
+                out.append((b & 0x0F) - 1)
+            else:
+                raise RDBError(f"ziplist: bad entry encoding 0x{b:02x}")
+            continue
+        out.append(blob[pos:pos + n])
+        pos += n
+    raise RDBError("ziplist: missing end marker")
+
+
+def intset_items(blob: bytes) -> list[int]:
+    width, count = struct.unpack_from("<II", blob, 0)
+    code = {2: "h", 4: "i", 8: "q"}.get(width)
+    if code is None or 8 + width * count > len(blob):
+        raise RDBError(f"intset: bad encoding {width} or length {count}")
+    return list(struct.unpack_from(f"<{count}{code}", blob, 8))
+
+
+def zipmap_pairs(blob: bytes) -> list[tuple[bytes, bytes]]:
+    """The field/value pairs of a zipmap (hashes in RDB files of Redis 2.x)."""
+    out = []
+    pos = 1
+
+    def length() -> int:
+        nonlocal pos
+        b = blob[pos]
+        if b < 254:
+            pos += 1
+            return b
+        if b == 254:
+            pos += 5
+            return struct.unpack_from("<I", blob, pos - 4)[0]
+        return -1
+
+    while True:
+        n = length()
+        if n < 0:
+            return out
+        fld = blob[pos:pos + n]
+        pos += n
+        n = length()
+        free = blob[pos]
+        pos += 1
+        out.append((fld, blob[pos:pos + n]))
+        pos += n + free
+
+
+def _text(x: bytes | int) -> bytes:
+    return x if isinstance(x, bytes) else b"%d" % x
+
+
+def _pairs(items: list[bytes | int]) -> list[tuple[bytes, bytes]]:
+    texts = [_text(x) for x in items]
+    return list(zip(texts[::2], texts[1::2], strict=True))
