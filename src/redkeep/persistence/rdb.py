@@ -24,8 +24,9 @@ as with `rdbchecksum no`), and decide encodings like rdbLoadObject does, from th
 What this module deliberately doesn't know: files, sockets, clocks (ctime comes in the
 aux fields given), the keyspace (`snapshot_keyspace` only reads one), and module types:
 a module value is refused naming its key; module aux data is skipped; function
-libraries (FUNCTION2) are returned as their code. Streams are read (entries, IDs and
-counters; consumer groups are refused since redkeep has none) but not yet written.
+libraries (FUNCTION2) are returned as their code. Streams are written and read with
+their entries, IDs and counters; a stream with consumer groups is refused on load,
+since redkeep's streams have none yet.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ OP_EXPIRETIME = 253
 OP_SELECTDB = 254
 OP_EOF = 255
 
+STREAM_ITEM_FLAG_DELETED = 1
+STREAM_ITEM_FLAG_SAMEFIELDS = 2
+
 ENC_INT8, ENC_INT16, ENC_INT32, ENC_LZF = 0, 1, 2, 3
 QUICKLIST_NODE_PLAIN, QUICKLIST_NODE_PACKED = 1, 2
 QUICKLIST_NODE_BYTES = 8192          # list-max-listpack-size -2
@@ -99,7 +103,7 @@ class RDBError(ValueError):
 @dataclass(frozen=True)
 class Limits:
     """The encoding thresholds rdbLoadObject consults (redis.conf defaults)."""
-    hash_max_listpack_entries: int = 128
+    hash_max_listpack_entries: int = 512
     hash_max_listpack_value: int = 64
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
@@ -171,8 +175,8 @@ def _backlen(n: int) -> bytes:
     return bytes(out)
 
 
-def _lp_entry(ele: bytes) -> bytes:
-    v = parse_ll(ele)
+def _lp_entry(ele: bytes | int) -> bytes:
+    v = ele if isinstance(ele, int) else parse_ll(ele)
     if v is not None:
         if 0 <= v <= 127:
             enc = bytes((v,))
@@ -198,7 +202,7 @@ def _lp_entry(ele: bytes) -> bytes:
     return enc + _backlen(len(enc))
 
 
-def encode_listpack(elements: Iterable[bytes]) -> bytes:
+def encode_listpack(elements: Iterable[bytes | int]) -> bytes:
     entries = [_lp_entry(e) for e in elements]
     body = b"".join(entries)
     count = len(entries) if len(entries) < 65535 else 65535
@@ -280,6 +284,59 @@ def _dump_zset(value: ZSet, compress: bool) -> tuple[int, bytes]:
     return TYPE_ZSET_2, b"".join(parts)
 
 
+STREAM_NODE_MAX_ENTRIES = 100       # stream-node-max-entries
+STREAM_NODE_MAX_BYTES = 4096        # stream-node-max-bytes
+
+
+def _stream_nodes(value: Stream) -> Iterator[list]:
+    """Cut the entries into nodes the way XADD fills them (entries, then bytes)."""
+    node: list = []
+    size = 0
+    for sid in value.ids:
+        fields = value[sid]
+        if node and (len(node) >= STREAM_NODE_MAX_ENTRIES or size >= STREAM_NODE_MAX_BYTES):
+            yield node
+            node, size = [], 0
+        node.append((sid, fields))
+        size += sum(len(f) + len(v) + 4 for f, v in fields) + 12
+    if node:
+        yield node
+
+
+def _stream_node_listpack(node: list) -> tuple[bytes, bytes]:
+    """(master ID as 16 bytes big endian, listpack) of one node (t_stream.c's layout)."""
+    (base_ms, base_seq), first_fields = node[0]
+    master_fields = [f for f, _ in first_fields]
+    items: list[bytes | int] = [len(node), 0, len(master_fields), *master_fields, 0]
+    for (ms, seq), fields in node:
+        names = [f for f, _ in fields]
+        if names == master_fields:
+            items += [STREAM_ITEM_FLAG_SAMEFIELDS, ms - base_ms, seq - base_seq]
+            items += [v for _, v in fields]
+            items.append(len(fields) + 3)
+        else:
+            items += [0, ms - base_ms, seq - base_seq, len(fields)]
+            items += [x for pair in fields for x in pair]
+            items.append(2 * len(fields) + 4)
+    return struct.pack(">QQ", base_ms, base_seq), encode_listpack(items)
+
+
+def _dump_stream(value: Stream, compress: bool) -> tuple[int, bytes]:
+    """STREAM_LISTPACKS_2: nodes, length, last/first/max-deleted IDs, entries_added,
+    and no consumer groups (redkeep has none)."""
+    parts = []
+    nodes = 0
+    for node in _stream_nodes(value):
+        master, lp = _stream_node_listpack(node)
+        parts.append(encode_string(master, False) + encode_string(lp, compress))
+        nodes += 1
+    first = value.ids[0] if value.ids else (0, 0)
+    numbers = (len(value.ids), *value.last_id, *first, *value.max_deleted_id,
+               value.entries_added, 0)
+    return TYPE_STREAM_LISTPACKS_2, encode_length(nodes) + b"".join(parts) + b"".join(
+        encode_length(n) for n in numbers)
+
+
 def encode_value(value: Any, compress: bool = True, key: bytes = b"") -> tuple[int, bytes]:
     """(RDB type byte, serialized value) for one redkeep value."""
     if isinstance(value, bytes | bytearray):
@@ -293,8 +350,7 @@ def encode_value(value: Any, compress: bool = True, key: bytes = b"") -> tuple[i
     if isinstance(value, ZSet):
         return _dump_zset(value, compress)
     if isinstance(value, Stream):
-        raise RDBError(f"cannot save key '{key.decode(errors='replace')}': "
-                       "writing streams to RDB is not supported yet")
+        return _dump_stream(value, compress)
     raise RDBError(f"cannot save key '{key.decode(errors='replace')}': "
                    f"unknown value type {type(value).__name__}")
 
@@ -479,3 +535,337 @@ def _text(x: bytes | int) -> bytes:
 def _pairs(items: list[bytes | int]) -> list[tuple[bytes, bytes]]:
     texts = [_text(x) for x in items]
     return list(zip(texts[::2], texts[1::2], strict=True))
+
+
+# ---- Reading: primitives ----
+
+class Reader:
+    """A cursor over RDB bytes; every read checks it stays inside the data."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data = data
+        self.pos = pos
+
+    def take(self, n: int) -> bytes:
+        p = self.pos
+        if p + n > len(self.data):
+            raise RDBError(f"Unexpected EOF reading RDB file (wanted {n} bytes at offset {p})")
+        self.pos = p + n
+        return self.data[p:p + n]
+
+    def byte(self) -> int:
+        return self.take(1)[0]
+
+    def length_or_encoding(self) -> tuple[int, bool]:
+        b = self.byte()
+        kind = b >> 6
+        if kind == 0:
+            return b & 0x3F, False
+        if kind == 1:
+            return ((b & 0x3F) << 8) | self.byte(), False
+        if kind == 3:
+            return b & 0x3F, True
+        if b == 0x80:
+            return struct.unpack(">I", self.take(4))[0], False
+        if b == 0x81:
+            return struct.unpack(">Q", self.take(8))[0], False
+        raise RDBError(f"Unknown length encoding {b} in rdbLoadLen() at offset {self.pos - 1}")
+
+    def length(self) -> int:
+        n, encoded = self.length_or_encoding()
+        if encoded:
+            raise RDBError(f"unexpected string encoding where a length belongs (offset {self.pos})")
+        return n
+
+    def string(self) -> bytes:
+        n, encoded = self.length_or_encoding()
+        if not encoded:
+            return self.take(n)
+        if n == ENC_INT8:
+            return b"%d" % struct.unpack("<b", self.take(1))[0]
+        if n == ENC_INT16:
+            return b"%d" % struct.unpack("<h", self.take(2))[0]
+        if n == ENC_INT32:
+            return b"%d" % struct.unpack("<i", self.take(4))[0]
+        if n == ENC_LZF:
+            clen, ulen = self.length(), self.length()
+            packed = self.take(clen)
+            plain = lzf.decompress(packed, ulen) if ulen else b""
+            if plain is None or len(plain) != ulen:
+                raise RDBError(f"Invalid LZF compressed string at offset {self.pos - clen}")
+            return plain
+        raise RDBError(f"Unknown RDB string encoding type {n}")
+
+    def binary_double(self) -> float:
+        return struct.unpack("<d", self.take(8))[0]
+
+    def text_double(self) -> float:
+        """The old ZSET's score: 253 nan, 254 +inf, 255 -inf, else n bytes of text."""
+        n = self.byte()
+        if n == 253:
+            return float("nan")
+        if n == 254:
+            return float("inf")
+        if n == 255:
+            return float("-inf")
+        return float(self.take(n))
+
+    def millis(self) -> int:
+        return struct.unpack("<q", self.take(8))[0]
+
+
+# ---- Reading: values (rdbLoadObject) ----
+
+def _hash_from(pairs: list[tuple[bytes, bytes]], listpack: bool, limits: Limits) -> Hash:
+    h = Hash(pairs, listpack)
+    if listpack and (len(h) > limits.hash_max_listpack_entries or any(
+            len(f) > limits.hash_max_listpack_value or len(v) > limits.hash_max_listpack_value
+            for f, v in pairs)):
+        h.listpack = False
+    return h
+
+
+def _zset_from_blob(pairs: list[tuple[bytes, bytes]], limits: Limits) -> ZSet:
+    z = ZSet(((m, float(s)) for m, s in pairs), skiplist=False)
+    if len(z) > limits.zset_max_listpack_entries:
+        z.skiplist = True
+    return z
+
+
+def _load_zset(r: Reader, binary: bool, limits: Limits) -> ZSet:
+    n = r.length()
+    read_score = r.binary_double if binary else r.text_double
+    items = []
+    for _ in range(n):
+        member = r.string()
+        items.append((member, read_score()))
+    z = ZSet(items, skiplist=True)
+    z.shrink_if_small(limits.zset_max_listpack_entries, limits.zset_max_listpack_value)
+    return z
+
+
+def _load_quicklist(r: Reader, version: int) -> List:
+    out = List()
+    for _ in range(r.length()):
+        container = QUICKLIST_NODE_PACKED if version == 1 else r.length()
+        blob = r.string()
+        if container == QUICKLIST_NODE_PLAIN:
+            out.append(blob)
+        elif version == 1:
+            out.extend(_text(x) for x in ziplist_items(blob))
+        else:
+            out.extend(_text(x) for x in listpack_items(blob))
+    return out
+
+
+def load_object(r: Reader, rtype: int, key: bytes, limits: Limits) -> Any:
+    """One value of type `rtype` (after the key), as a redkeep value."""
+    if rtype == TYPE_STRING:
+        return r.string()
+    if rtype == TYPE_LIST:
+        return List(r.string() for _ in range(r.length()))
+    if rtype == TYPE_SET:
+        return Set.build([r.string() for _ in range(r.length())], limits.set_max_intset_entries)
+    if rtype in (TYPE_ZSET, TYPE_ZSET_2):
+        return _load_zset(r, rtype == TYPE_ZSET_2, limits)
+    if rtype == TYPE_HASH:
+        n = r.length()
+        pairs = [(r.string(), r.string()) for _ in range(n)]
+        return _hash_from(pairs, True, limits)
+    if rtype in (TYPE_LIST_QUICKLIST, TYPE_LIST_QUICKLIST_2):
+        return _load_quicklist(r, 1 if rtype == TYPE_LIST_QUICKLIST else 2)
+    if rtype in (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2):
+        return _load_stream(r, rtype, key)
+    if rtype in (TYPE_MODULE_PRE_GA, TYPE_MODULE_2):
+        raise RDBError(f"The RDB file contains module data for the key "
+                       f"'{key.decode(errors='replace')}' that redkeep can't load: "
+                       "modules are not supported")
+    blob = r.string()
+    try:
+        return _load_blob_object(blob, rtype, key, limits)
+    except (IndexError, struct.error, ValueError) as e:
+        if isinstance(e, RDBError):
+            raise
+        raise RDBError(f"Corrupt RDB blob of type {rtype} for key "
+                       f"'{key.decode(errors='replace')}': {e}") from None
+
+
+def _load_blob_object(blob: bytes, rtype: int, key: bytes, limits: Limits) -> Any:
+    if rtype == TYPE_HASH_ZIPMAP:
+        return _hash_from(zipmap_pairs(blob), True, limits)
+    if rtype == TYPE_LIST_ZIPLIST:
+        return List(_text(x) for x in ziplist_items(blob))
+    if rtype == TYPE_SET_INTSET:
+        ints = intset_items(blob)
+        s = Set((b"%d" % i for i in ints), intset=True)
+        s.intset = len(s) <= intset_limit(limits.set_max_intset_entries)
+        return s
+    if rtype == TYPE_ZSET_ZIPLIST:
+        return _zset_from_blob(_pairs(ziplist_items(blob)), limits)
+    if rtype == TYPE_ZSET_LISTPACK:
+        return _zset_from_blob(_pairs(listpack_items(blob)), limits)
+    if rtype == TYPE_HASH_ZIPLIST:
+        return _hash_from(_pairs(ziplist_items(blob)), True, limits)
+    if rtype == TYPE_HASH_LISTPACK:
+        return _hash_from(_pairs(listpack_items(blob)), True, limits)
+    raise RDBError(f"Unknown RDB encoding type {rtype} for key '{key.decode(errors='replace')}'")
+
+
+# ---- Reading: streams ----
+
+def _stream_node_entries(master: bytes, blob: bytes) -> Iterator[tuple[tuple[int, int], list]]:
+    """The live entries of one stream listpack node (see t_stream.c's layout)."""
+    base_ms, base_seq = struct.unpack(">QQ", master)
+    items = listpack_items(blob)
+    count, deleted, nfields = items[0], items[1], items[2]
+    master_fields = [_text(x) for x in items[3:3 + nfields]]
+    pos = 3 + nfields + 1                           # skip the master entry's terminator
+    for _ in range(count + deleted):
+        flags, ms_diff, seq_diff = items[pos], items[pos + 1], items[pos + 2]
+        pos += 3
+        if flags & STREAM_ITEM_FLAG_SAMEFIELDS:
+            values = [_text(x) for x in items[pos:pos + nfields]]
+            pairs = list(zip(master_fields, values, strict=True))
+            pos += nfields
+        else:
+            n = items[pos]
+            texts = [_text(x) for x in items[pos + 1:pos + 1 + 2 * n]]
+            pairs = list(zip(texts[::2], texts[1::2], strict=True))
+            pos += 1 + 2 * n
+        pos += 1                                    # lp-count
+        if not flags & STREAM_ITEM_FLAG_DELETED:
+            yield (base_ms + ms_diff, base_seq + seq_diff), pairs
+
+
+def _load_stream(r: Reader, rtype: int, key: bytes) -> Stream:
+    s = Stream()
+    for _ in range(r.length()):
+        master = r.string()
+        blob = r.string()
+        if len(master) != 16:
+            raise RDBError(f"Stream node key entry is not the size of a stream ID (key {key!r})")
+        try:
+            for sid, pairs in _stream_node_entries(master, blob):
+                s[sid] = pairs
+                s.ids.append(sid)
+        except (IndexError, TypeError, ValueError) as e:
+            raise RDBError(f"Corrupt stream node for key "
+                           f"'{key.decode(errors='replace')}': {e}") from None
+    length = r.length()
+    s.last_id = (r.length(), r.length())
+    s.entries_added = length
+    if rtype == TYPE_STREAM_LISTPACKS_2:
+        r.length(), r.length()                      # first_id: derived from the entries
+        s.max_deleted_id = (r.length(), r.length())
+        s.entries_added = r.length()
+    if r.length():
+        raise RDBError(f"The RDB file contains consumer groups for the stream key "
+                       f"'{key.decode(errors='replace')}' that redkeep can't load: "
+                       "consumer groups are not supported yet")
+    return s
+
+
+# ---- Reading: the file ----
+
+def _skip_module_aux(r: Reader) -> None:
+    """MODULE_AUX: module id, when-opcode, when, then typed fields until EOF (0)."""
+    r.length(), r.length(), r.length()
+    while True:
+        op = r.length()
+        if op == 0:
+            return
+        if op in (1, 2):
+            r.length()
+        elif op == 3:
+            r.take(4)
+        elif op == 4:
+            r.take(8)
+        elif op == 5:
+            r.string()
+        else:
+            raise RDBError(f"Unknown module aux opcode {op} at offset {r.pos}")
+
+
+def _check_header(data: bytes) -> int:
+    if len(data) < 9 or data[:5] != b"REDIS":
+        raise RDBError("Wrong signature trying to load DB from file")
+    try:
+        version = int(data[5:9])
+    except ValueError:
+        raise RDBError("Wrong signature trying to load DB from file") from None
+    if version < 1 or version > RDB_VERSION:
+        raise RDBError(f"Can't handle RDB format version {version}")
+    return version
+
+
+def _check_crc(data: bytes, end: int, version: int) -> None:
+    if version < 5:
+        return
+    if len(data) < end + 8:
+        raise RDBError("Unexpected EOF reading RDB file (no checksum)")
+    expected = struct.unpack_from("<Q", data, end)[0]
+    if expected == 0:
+        return                                       # written with rdbchecksum no
+    actual = crc64(data[:end])
+    if actual != expected:
+        raise RDBError(f"Wrong RDB checksum expected: ({expected:x}) got ({actual:x}). "
+                       "Aborting now.")
+
+
+def load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
+    """Every database, AUX field and function library of an RDB file (rdbLoadRio)."""
+    version = _check_header(data)
+    out = LoadedRDB(version)
+    r = Reader(data, 9)
+    db: dict[bytes, Entry] = out.dbs.setdefault(0, {})
+    expire: int | None = None
+    while True:
+        op = r.byte()
+        if op == OP_EXPIRETIME_MS:
+            expire = r.millis()
+        elif op == OP_EXPIRETIME:
+            expire = struct.unpack("<i", r.take(4))[0] * 1000
+        elif op == OP_SELECTDB:
+            db = out.dbs.setdefault(r.length(), {})
+        elif op == OP_RESIZEDB:
+            r.length(), r.length()
+        elif op == OP_AUX:
+            name = r.string()
+            out.aux[name.decode(errors="replace")] = r.string()
+        elif op in (OP_IDLE, OP_FREQ):
+            r.length() if op == OP_IDLE else r.byte()
+        elif op == OP_MODULE_AUX:
+            _skip_module_aux(r)
+        elif op == OP_FUNCTION2:
+            out.functions.append(r.string())
+        elif op == OP_FUNCTION_PRE_GA:
+            raise RDBError("The RDB file contains functions in a pre-release format "
+                           "that redkeep can't load")
+        elif op == OP_EOF:
+            break
+        else:
+            key = r.string()
+            db[key] = (load_object(r, op, key, limits), expire)
+            expire = None
+    _check_crc(data, r.pos, version)
+    out.dbs = {k: v for k, v in out.dbs.items() if v}
+    return out
+
+
+def load_value(payload: bytes, limits: Limits = Limits(), key: bytes = b"") -> Any:
+    """The value of a DUMP payload (verifyDumpPayload, then rdbLoadObject); `key`
+    only names the key in errors."""
+    if len(payload) < 10:
+        raise RDBError("DUMP payload version or checksum are wrong")
+    body, footer = payload[:-10], payload[-10:]
+    version, crc = struct.unpack("<HQ", footer)
+    if version > RDB_VERSION or crc64(payload[:-8]) != crc:
+        raise RDBError("DUMP payload version or checksum are wrong")
+    r = Reader(body)
+    rtype = r.byte()
+    value = load_object(r, rtype, key, limits)
+    if r.pos != len(body):
+        raise RDBError("Bad data format")
+    return value
