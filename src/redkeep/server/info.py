@@ -306,25 +306,29 @@ def section_memory(server: Server) -> Lines:
 
 
 def last_save_time(server: Server) -> int:
-    return getattr(server, "lastsave", None) or server.start_wall_ms // 1000
+    from redkeep.persistence.snapshot import state_of
+    return state_of(server).lastsave
 
 
 def section_persistence(server: Server) -> Lines:
+    from redkeep.persistence.snapshot import bgsave_elapsed_s, changes_since_save, state_of
     g = getattr
+    st = state_of(server)
     aof_on = bool(server.config.appendonly)
     lines = fields([
         ("loading", int(bool(g(server, "loading", False)))), ("async_loading", 0),
         ("current_cow_peak", 0), ("current_cow_size", 0), ("current_cow_size_age", 0),
         ("current_fork_perc", "0.00"), ("current_save_keys_processed", 0),
-        ("current_save_keys_total", 0), ("rdb_changes_since_last_save", server.dirty),
-        ("rdb_bgsave_in_progress", int(bool(g(server, "rdb_child_pid", None)))),
-        ("rdb_last_save_time", last_save_time(server)),
-        ("rdb_last_bgsave_status", g(server, "lastbgsave_status", "ok")),
-        ("rdb_last_bgsave_time_sec", g(server, "rdb_save_time_last", -1)),
-        ("rdb_current_bgsave_time_sec", -1), ("rdb_saves", g(server, "stat_rdb_saves", 0)),
+        ("current_save_keys_total", 0),
+        ("rdb_changes_since_last_save", changes_since_save(server)),
+        ("rdb_bgsave_in_progress", int(st.child_pid is not None)),
+        ("rdb_last_save_time", st.lastsave),
+        ("rdb_last_bgsave_status", "ok" if st.lastbgsave_ok else "err"),
+        ("rdb_last_bgsave_time_sec", st.save_time_last),
+        ("rdb_current_bgsave_time_sec", bgsave_elapsed_s(server)), ("rdb_saves", st.saves),
         ("rdb_last_cow_size", 0),
-        ("rdb_last_load_keys_expired", g(server, "rdb_last_load_keys_expired", 0)),
-        ("rdb_last_load_keys_loaded", g(server, "rdb_last_load_keys_loaded", 0)),
+        ("rdb_last_load_keys_expired", st.last_load_keys_expired),
+        ("rdb_last_load_keys_loaded", st.last_load_keys_loaded),
         ("aof_enabled", int(aof_on)),
         ("aof_rewrite_in_progress", int(bool(g(server, "aof_child_pid", None)))),
         ("aof_rewrite_scheduled", 0), ("aof_last_rewrite_time_sec", -1),

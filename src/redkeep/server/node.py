@@ -498,6 +498,9 @@ def run_server(config: Any) -> int:
         log.warning(str(e))
         return 1
     log.warning("Server initialized")
+    from redkeep.persistence.snapshot import load_at_startup
+    if not load_at_startup(server):
+        return 1
     if config.pidfile:
         try:
             with open(config.pidfile, "w") as fh:
@@ -519,5 +522,13 @@ def _on_signal(node: Node, sig: int) -> None:
     print(f"{os.getpid()}:signal-handler Received {name} scheduling shutdown...",
           file=sys.stderr if not node.server.config.logfile else sys.stdout)
     node.log.warning(f"Received {name} scheduling shutdown...")
+    from redkeep.persistence.snapshot import shutdown_save
+    cfg = node.server.config
+    flags = str(cfg.shutdown_on_sigterm if sig == signal.SIGTERM else cfg.shutdown_on_sigint)
+    mode = "nosave" if "nosave" in flags else "save" if "save" in flags else "default"
+    if not shutdown_save(node.server, mode, "force" in flags):
+        node.log.warning("Errors trying to shut down the server. Check the logs for more "
+                         "information.")
+        return
     node.server.shutdown_requested = "default"
     node.request_shutdown()

@@ -28,6 +28,7 @@ from typing import Any
 
 from redkeep import REDIS_VERSION
 from redkeep.clock import Clock
+from redkeep.persistence.snapshot import cron as snapshot_cron
 from redkeep.resp.types import QUEUED, ErrorReply
 from redkeep.server import errors
 from redkeep.server.blocking import Blocking
@@ -104,6 +105,7 @@ class Server:
         self.second_repl_offset = -1
         self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
         self.busy_script: Any = None   # a scripting.ScriptRun past busy-reply-threshold
+        self.misconf = False   # the last BGSAVE failed (persistence.snapshot): MISCONF
         from redkeep.server.commands.server import install_config_hooks
         install_config_hooks(self)
 
@@ -153,6 +155,8 @@ class Server:
                 "in the configuration file, and then restart the server."))
         if self.config.maxmemory and self.evictor.out_of_memory(c, cmd):
             return self.reject(c, cmd, errors.OOM)
+        if self.misconf and self.writes_denied_by_disk_error(c, cmd):
+            return self.reject(c, cmd, errors.MISCONF)
         if self.busy_script is not None:   # a script is past busy-reply-threshold
             busy = self.busy_script.admit(cmd, argv)
             if busy is not None:
@@ -173,6 +177,14 @@ class Server:
             return True
         local = c.addr.startswith(("127.", "[::1]", "[::ffff:127.")) or c.laddr.endswith(":0")
         return setting == "local" and local
+
+    def writes_denied_by_disk_error(self, c: Client, cmd: Command) -> bool:
+        """writeCommandsDeniedByDiskError: write commands (and PING) after a failed BGSAVE."""
+        if not (self.config.stop_writes_on_bgsave_error and self.config.save):
+            return False
+        if cmd.is_write or cmd.name == "ping":
+            return True
+        return cmd.name == "exec" and any(q.is_write for q, _ in c.mstate)
 
     def reject(self, c: Client, cmd: Command | None, message: str,
                in_multi_too: bool = True) -> ErrorReply:
@@ -329,6 +341,7 @@ class Server:
         track_instantaneous_metrics(self)
         if self.evictor is not None and self.config.maxmemory:
             self.evictor.make_room(None)
+        snapshot_cron(self)
 
 
 def _repr_arg(a: bytes) -> str:

@@ -12,8 +12,10 @@ def build_table() -> CommandTable:
         hashes,
         keys,
         lists,
+        persistence,
         pubsub,
         scripting,
+        serialization,
         server,
         sets,
         sort,
@@ -25,6 +27,7 @@ def build_table() -> CommandTable:
 
     table = CommandTable()
     for group in (connection, transactions, pubsub, strings, keys, server, client, lists,
-                  hashes, sets, sort, zsets, streams, scripting):
+                  hashes, sets, sort, zsets, streams, scripting, serialization,
+                  persistence):
         group.register(table)
     return table

@@ -615,7 +615,10 @@ def cmd_flushall(c: Client, argv: list[bytes]) -> object:
     dbs = c.server.keyspace.dbs
     key_iterators(c.server.keyspace).forget(*dbs)
     encoding_notes(c.server.keyspace).forget(*dbs)
-    c.server.dirty += sum(db.clear() for db in dbs) + 1
+    c.server.dirty += sum(db.clear() for db in dbs)
+    from redkeep.persistence.snapshot import flushall_save
+    flushall_save(c.server)   # flushAllDataAndResetRDB: kill the child, save if save points
+    c.server.dirty += 1
     return OK
 
 

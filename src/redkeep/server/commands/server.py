@@ -19,7 +19,6 @@ are derived from each command's mean latency (there is no per-call histogram).
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import random
@@ -133,9 +132,10 @@ def reset_stats(srv: Server) -> None:
     srv.table.reset_stats()
     ks = srv.keyspace
     ks.keyspace_hits = ks.keyspace_misses = ks.expired_keys = ks.evicted_keys = 0
-    for attr in ("stat_rdb_saves", "stat_aof_rewrites"):
-        if hasattr(srv, attr):
-            setattr(srv, attr, 0)
+    from redkeep.persistence.snapshot import state_of
+    state_of(srv).saves = 0
+    if hasattr(srv, "stat_aof_rewrites"):
+        srv.stat_aof_rewrites = 0
     info.metrics_of(srv).reset()
 
 
@@ -451,13 +451,6 @@ def cmd_lastsave(c: Client, argv: list[bytes]) -> object:
 
 # ---- SHUTDOWN ----
 
-def rdb_available() -> bool:
-    try:
-        return importlib.util.find_spec("redkeep.persistence.rdb") is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def cmd_shutdown(c: Client, argv: list[bytes]) -> object:
     flags: set[str] = set()
     abort = False
@@ -474,10 +467,11 @@ def cmd_shutdown(c: Client, argv: list[bytes]) -> object:
     if abort:
         raise CommandError("ERR No shutdown in progress.")
     srv = c.server
-    save = "save" in flags or (bool(srv.config.save) and "nosave" not in flags)
-    log = _log(srv)
-    if save and not rdb_available() and log:
-        log.warning("Not saving the final RDB snapshot: persistence not yet implemented.")
+    mode = "save" if "save" in flags else "nosave" if "nosave" in flags else "default"
+    from redkeep.persistence.snapshot import shutdown_save
+    if not shutdown_save(srv, mode, "force" in flags):
+        raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+    srv.shutdown_saved = True  # type: ignore[attr-defined]  # the node must not save again
     srv.shutdown_requested = "save" if "save" in flags else \
         "nosave" if "nosave" in flags else "default"
     srv.shutdown_flags = flags  # type: ignore[attr-defined]  # now / force, for the node
@@ -1172,9 +1166,12 @@ def _debug_handlers() -> dict[bytes, tuple[Any, int, int]]:
         return b"bits:64 robj:16 dictentry:24 sdshdr5:1 sdshdr8:3 sdshdr16:5 sdshdr32:9 " \
                b"sdshdr64:17 "
 
+    from redkeep.server.commands.persistence import debug_reload
+
     big = 1 << 30
     return {
         b"digest": (digest_all, 2, 2), b"digest-value": (digest_value, 2, big),
+        b"reload": (debug_reload, 2, 5),
         b"populate": (debug_populate, 3, 5), b"object": (debug_object, 3, 3),
         b"sdslen": (debug_sdslen, 3, 3), b"sleep": (sleep, 3, 3),
         b"set-active-expire": (active_expire, 3, 3), b"error": (error, 3, 3),
