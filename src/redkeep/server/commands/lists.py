@@ -300,15 +300,7 @@ def cmd_ltrim(c: Client, argv: list[bytes]) -> object:
     lst = _lookup(c, key)
     if lst is None:
         return OK
-    removed = lst.trim(start, end)
-    db = c.db
-    notify(c, NOTIFY_LIST, "ltrim", key)
-    if lst:
-        db.signal_modified(key)
-    else:
-        db.delete(key)
-        notify(c, NOTIFY_GENERIC, "del", key)
-    c.server.dirty += removed
+    _after_removal(c, key, lst, "ltrim", lst.trim(start, end))
     return OK
 
 

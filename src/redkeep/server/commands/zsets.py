@@ -678,16 +678,10 @@ def cmd_zremrangebyrank(c: Client, argv: list[bytes]) -> object:
     zs = _for_write(c, key)
     if zs is None:
         return 0
-    n = len(zs)
-    if start < 0:
-        start += n
-    if end < 0:
-        end += n
-    if start < 0:
-        start = 0
-    if start > end or start >= n:
+    bounds = rank_bounds(start, end, len(zs))
+    if bounds is None:
         return 0
-    deleted = zs.remove_ranks(start, min(end, n - 1) + 1)
+    deleted = zs.remove_ranks(bounds[0], bounds[1] + 1)
     _changed(c, key, zs, "zremrangebyrank", deleted)
     return deleted
 
