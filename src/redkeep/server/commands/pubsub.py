@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redkeep.resp.encoder import encode
 from redkeep.resp.types import Push, Raw
 from redkeep.server.connection import Client
@@ -19,46 +21,41 @@ def _confirm(c: Client, frames: list[Push]) -> object:
     return NO_REPLY
 
 
-def cmd_subscribe(c: Client, argv: list[bytes]) -> object:
-    ps = c.server.pubsub
+def _subscribe(c: Client, names: list[bytes], add: Callable[[Client, bytes], bool],
+               kind: bytes) -> object:
     frames = []
-    for ch in argv[1:]:
-        ps.subscribe(c, ch)
-        frames.append(Push([b"subscribe", ch, c.subscription_count]))
+    for name in names:
+        add(c, name)
+        frames.append(Push([kind, name, c.subscription_count]))
     return _confirm(c, frames)
+
+
+def _unsubscribe(c: Client, names: list[bytes], remove: Callable[[Client, bytes], bool],
+                 kind: bytes) -> object:
+    """No names: all of the client's, in order; none at all still gets one (nil) frame."""
+    frames = [] if names else [Push([kind, None, c.subscription_count])]
+    for name in names:
+        remove(c, name)
+        frames.append(Push([kind, name, c.subscription_count]))
+    return _confirm(c, frames)
+
+
+def cmd_subscribe(c: Client, argv: list[bytes]) -> object:
+    return _subscribe(c, argv[1:], c.server.pubsub.subscribe, b"subscribe")
 
 
 def cmd_psubscribe(c: Client, argv: list[bytes]) -> object:
-    ps = c.server.pubsub
-    frames = []
-    for p in argv[1:]:
-        ps.psubscribe(c, p)
-        frames.append(Push([b"psubscribe", p, c.subscription_count]))
-    return _confirm(c, frames)
+    return _subscribe(c, argv[1:], c.server.pubsub.psubscribe, b"psubscribe")
 
 
 def cmd_unsubscribe(c: Client, argv: list[bytes]) -> object:
-    ps = c.server.pubsub
-    targets = argv[1:] or sorted(c.channels)
-    frames = []
-    if not targets:
-        frames.append(Push([b"unsubscribe", None, c.subscription_count]))
-    for ch in targets:
-        ps.unsubscribe(c, ch)
-        frames.append(Push([b"unsubscribe", ch, c.subscription_count]))
-    return _confirm(c, frames)
+    return _unsubscribe(c, argv[1:] or sorted(c.channels), c.server.pubsub.unsubscribe,
+                        b"unsubscribe")
 
 
 def cmd_punsubscribe(c: Client, argv: list[bytes]) -> object:
-    ps = c.server.pubsub
-    targets = argv[1:] or sorted(c.patterns)
-    frames = []
-    if not targets:
-        frames.append(Push([b"punsubscribe", None, c.subscription_count]))
-    for p in targets:
-        ps.punsubscribe(c, p)
-        frames.append(Push([b"punsubscribe", p, c.subscription_count]))
-    return _confirm(c, frames)
+    return _unsubscribe(c, argv[1:] or sorted(c.patterns), c.server.pubsub.punsubscribe,
+                        b"punsubscribe")
 
 
 def cmd_publish(c: Client, argv: list[bytes]) -> object:
