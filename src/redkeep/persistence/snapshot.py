@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redkeep.persistence.rdb import (
@@ -57,6 +57,8 @@ class RDBState:
     saves: int = 0                    # rdb_saves
     last_load_keys_loaded: int = 0
     last_load_keys_expired: int = 0
+    # called with (ok) when a BGSAVE child is reaped (replication serves waiting replicas)
+    done_hooks: list = field(default_factory=list)
 
 
 def state_of(server: Any) -> RDBState:
@@ -289,6 +291,9 @@ def reap_child(server: Any) -> None:
     else:
         _note(server, "warning", "Background saving error")
         _bgsave_failed(server)
+    ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    for hook in list(st.done_hooks):
+        hook(ok)
 
 
 def _bgsave_failed(server: Any) -> None:

@@ -113,13 +113,19 @@ class Blocking:
         saved_db = c.db
         c.db = st.db
         c.cur_cmd, c.cur_argv = st.cmd, st.argv
+        srv = self.server
+        dirty = srv.dirty
+        c.propagate_as = None
         try:
             return st.cmd.handler(c, st.argv)
         except CommandError as e:
             st.cmd.failed_calls += 1
-            self.server.count_error(e.message)
+            srv.count_error(e.message)
             return ErrorReply(e.message)
         finally:
+            if srv.dirty != dirty and srv.propagator.feeds:   # served: propagate the pop
+                srv.propagate_call(c, st.argv)
+                srv.propagator.flush()
             if c.blocked is not None or c.db is st.db:
                 c.db = saved_db
 

@@ -28,7 +28,7 @@ class Client:
         "channels", "patterns", "reply_mode", "ctime", "last_interaction", "last_cmd",
         "writer", "closer", "close_after_reply", "kind", "no_evict", "is_monitor",
         "flags_extra", "parser", "qbuf_peak", "argv_mem", "out_pending", "paused",
-        "blocked", "on_unblock", "cur_cmd", "cur_argv", "in_exec", "in_script",
+        "blocked", "on_unblock", "cur_cmd", "cur_argv", "in_exec", "in_script", "propagate_as",
     )
 
     def __init__(self, server: Server, cid: int, addr: str = "", laddr: str = "",
@@ -75,6 +75,8 @@ class Client:
         self.cur_argv: list[bytes] = []
         self.in_exec = False
         self.in_script = False
+        # what this command propagates instead of its argv (server.propagation)
+        self.propagate_as: list[list[bytes]] | None = None
 
     def can_block(self) -> bool:
         """Blocking commands don't block inside MULTI/EXEC or scripts (Redis semantics)."""

@@ -256,6 +256,9 @@ class ClientConnection(asyncio.Protocol):
         out = self._out
         if not out or self.transport is None:
             return
+        aof = self.srv.aof
+        if aof is not None and aof.pending:   # the AOF gets the writes before the replies
+            aof.write_pending()
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         self.srv.stats["total_net_output_bytes"] += len(data)

@@ -38,6 +38,7 @@ from redkeep.server.errors import CommandError
 from redkeep.server.eviction import Evictor
 from redkeep.server.info import track_instantaneous_metrics
 from redkeep.server.keyspace import Keyspace
+from redkeep.server.propagation import NO_SELF_PROPAGATION, Propagator
 from redkeep.server.pubsub import PubSub
 from redkeep.server.table import Command, CommandTable
 
@@ -76,6 +77,12 @@ class Server:
             self.table.rename(old, new)
         self.pubsub = PubSub()
         self.blocking = Blocking(self)
+        self.propagator = Propagator()   # writes → AOF and replication stream
+        # persistence.aof's AppendOnlyFile while appendonly is on: the node calls
+        # `aof.write_pending()` before it writes any reply (fsync always: acked = on disk)
+        self.aof: Any = None
+        self.keyspace.on_expired = self.propagate_expired
+        self.keyspace.on_evicted = self.propagate_evicted
         self.keyspace.on_key_ready = self.blocking.signal_key
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
@@ -207,15 +214,22 @@ class Server:
     def call(self, c: Client, cmd: Command, argv: list[bytes]) -> Any:
         c.cur_cmd = cmd
         c.cur_argv = argv
+        prop = self.propagator
         start = time.perf_counter_ns()
-        try:
-            reply = cmd.handler(c, argv)
-        except CommandError as e:
-            cmd.failed_calls += 1
-            self.count_error(e.message)
-            reply = ErrorReply(e.message)
-        except Exception as e:  # a bug in a handler: answer, log, keep serving everyone
-            reply = self.internal_error(cmd, argv, e)
+        if prop.feeds:   # someone listens (AOF, replicas): track what this call changed
+            dirty = self.dirty
+            c.propagate_as = None
+            prop.depth += 1
+            try:
+                reply = self.run_handler(cmd, c, argv)
+            finally:
+                prop.depth -= 1
+            if self.dirty != dirty and cmd.name not in NO_SELF_PROPAGATION:
+                self.propagate_call(c, argv)
+            if prop.depth == 0 and prop.pending:
+                prop.flush()
+        else:
+            reply = self.run_handler(cmd, c, argv)
         duration = (time.perf_counter_ns() - start) // 1000
         cmd.calls += 1
         cmd.usec += duration
@@ -228,6 +242,36 @@ class Server:
         if self.monitors and not cmd.skip_monitor and not cmd.is_admin and c.blocked is None:
             self.feed_monitors(c, argv)
         return reply
+
+    def run_handler(self, cmd: Command, c: Client, argv: list[bytes]) -> Any:
+        try:
+            return cmd.handler(c, argv)
+        except CommandError as e:
+            cmd.failed_calls += 1
+            self.count_error(e.message)
+            return ErrorReply(e.message)
+        except Exception as e:  # a bug in a handler: answer, log, keep serving everyone
+            return self.internal_error(cmd, argv, e)
+
+    # ---- Propagation (AOF and replication stream) ----
+
+    def propagate_call(self, c: Client, argv: list[bytes]) -> None:
+        """Queue what a command that changed the dataset sends downstream: its argv or
+        what its handler rewrote it to (`c.propagate_as`)."""
+        alt = c.propagate_as
+        dbid = c.db.id
+        if alt is None:
+            self.propagator.also(dbid, argv)
+        else:
+            for a in alt:
+                self.propagator.also(dbid, a)
+            c.propagate_as = None
+
+    def propagate_expired(self, db: Any, key: bytes) -> None:
+        self.propagator.deletion(db.id, key, self.config.lazyfree_lazy_expire)
+
+    def propagate_evicted(self, db: Any, key: bytes) -> None:
+        self.propagator.deletion(db.id, key, self.config.lazyfree_lazy_eviction)
 
     def internal_error(self, cmd: Command, argv: list[bytes], exc: Exception) -> ErrorReply:
         import traceback

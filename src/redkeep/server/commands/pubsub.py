@@ -7,6 +7,7 @@ from collections.abc import Callable
 from redkeep.resp.encoder import encode
 from redkeep.resp.types import Push, Raw
 from redkeep.server.connection import Client
+from redkeep.server.propagation import PROPAGATE_REPL
 from redkeep.server.server import NO_REPLY
 from redkeep.server.table import CommandTable
 
@@ -59,6 +60,9 @@ def cmd_punsubscribe(c: Client, argv: list[bytes]) -> object:
 
 
 def cmd_publish(c: Client, argv: list[bytes]) -> object:
+    prop = c.server.propagator
+    if prop.feeds:   # replicas see PUBLISH too (not the AOF), as Redis
+        prop.also(-1, argv, PROPAGATE_REPL)
     return c.server.pubsub.publish(argv[1], argv[2])
 
 
