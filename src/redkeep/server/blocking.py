@@ -154,7 +154,8 @@ class Blocking:
     def timeout(self, c: Client) -> None:
         st = c.blocked
         if st is not None:
-            self.unblock(c, st.timeout_reply)
+            reply = st.timeout_reply
+            self.unblock(c, reply() if callable(reply) else reply)
 
     def expired_deadlines(self, now_ms: int) -> list[Client]:
         return [c for c in self.clients.values()

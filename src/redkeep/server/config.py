@@ -1379,6 +1379,8 @@ class ServerConfig:
         if d is not None:
             if not d.codec.multi_arg and len(args) != 1:
                 raise _Invalid("wrong number of arguments")
+            if d.codec.multi_arg and len(args) == 1 and " " in args[0]:
+                args = args[0].split(" ")   # `replicaof "host port"`: one quoted argument
             setattr(self, d.attr, d.codec.parse(self, args))
         elif name in _DEPRECATED and len(argv) == 2:
             pass  # silently ignored, like Redis

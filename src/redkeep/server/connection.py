@@ -29,6 +29,7 @@ class Client:
         "writer", "closer", "close_after_reply", "kind", "no_evict", "is_monitor",
         "flags_extra", "parser", "qbuf_peak", "argv_mem", "out_pending", "paused",
         "blocked", "on_unblock", "cur_cmd", "cur_argv", "in_exec", "in_script", "propagate_as",
+        "replconf",
     )
 
     def __init__(self, server: Server, cid: int, addr: str = "", laddr: str = "",
@@ -77,6 +78,7 @@ class Client:
         self.in_script = False
         # what this command propagates instead of its argv (server.propagation)
         self.propagate_as: list[list[bytes]] | None = None
+        self.replconf: dict[str, Any] | None = None   # REPLCONF options of a replica
 
     def can_block(self) -> bool:
         """Blocking commands don't block inside MULTI/EXEC or scripts (Redis semantics)."""

@@ -89,3 +89,9 @@ MISCONF = (
     "configured to report errors during writes if RDB snapshotting fails "
     "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about the "
     "RDB error.")
+
+# ---- Replication ----
+READONLY = "READONLY You can't write against a read only replica."
+MASTERDOWN = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+NOMASTERLINK = "NOMASTERLINK Can't SYNC while not connected with my master"

@@ -392,17 +392,8 @@ def section_stats(server: Server) -> Lines:
 
 
 def section_replication(server: Server) -> Lines:
-    g = getattr
-    return fields([
-        ("role", "master"), ("connected_slaves", 0),
-        ("master_failover_state", g(server, "failover_state", "no-failover")),
-        ("master_replid", g(server, "replid", "0" * 40)),
-        ("master_replid2", g(server, "replid2", "0" * 40)),
-        ("master_repl_offset", g(server, "master_repl_offset", 0)),
-        ("second_repl_offset", g(server, "second_repl_offset", -1)),
-        ("repl_backlog_active", 0), ("repl_backlog_size", server.config.repl_backlog_size),
-        ("repl_backlog_first_byte_offset", 0), ("repl_backlog_histlen", 0),
-    ])
+    from redkeep.replication.info import replication_fields
+    return fields(replication_fields(server))
 
 
 def section_cpu(server: Server) -> Lines:

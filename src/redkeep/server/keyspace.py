@@ -91,8 +91,8 @@ class Database:
         when = self.expires.get(key)
         if when is None or when >= self.ks.clock.wall_ms():  # Redis: expired when now > when
             return False
-        if self.ks.is_replica:
-            return True
+        if self.ks.is_replica:   # hidden from clients; the master's commands still see it
+            return not self.ks.applying_master
         self.ks.expire_key(self, key)
         return True
 
@@ -274,6 +274,7 @@ class Keyspace:
         self.clock = clock
         self.dbs = [Database(i, self) for i in range(databases)]
         self.is_replica = False
+        self.applying_master = False   # a replica running its master's stream
         self.used_memory = 0
         self.keyspace_hits = 0
         self.keyspace_misses = 0

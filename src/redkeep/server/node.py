@@ -502,8 +502,13 @@ def run_server(config: Any) -> int:
         return 1
     log.warning("Server initialized")
     from redkeep.persistence.snapshot import load_at_startup
+    if config.replicaof:
+        server.keyspace.is_replica = True   # loaded keys past their TTL wait for the master
     if not load_at_startup(server):
         return 1
+    if config.replicaof:
+        from redkeep.replication.upstream import become_replica
+        become_replica(server, config.replicaof[0], config.replicaof[1], at_startup=True)
     if config.pidfile:
         try:
             with open(config.pidfile, "w") as fh:

@@ -110,11 +110,21 @@ class Server:
         self.replid2 = "0" * 40
         self.master_repl_offset = 0
         self.second_repl_offset = -1
+        from redkeep.replication.master import MasterSide
+        self.master_side = MasterSide(self)   # backlog, attached replicas, PSYNC
+        self.upstream: Any = None             # replication.upstream.Upstream on a replica
+        self.repl_guard = False               # READONLY / MASTERDOWN / NOREPLICAS checks due
+        self.repl_cron_loops = 0
+        self.waiting_acks: list[tuple[Client, int, int]] = []   # WAIT: (client, offset, n)
+        self.repl_cron_last_ms = clock.monotonic_ms()
         self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
         self.busy_script: Any = None   # a scripting.ScriptRun past busy-reply-threshold
         self.misconf = False   # the last BGSAVE failed (persistence.snapshot): MISCONF
         from redkeep.server.commands.server import install_config_hooks
         install_config_hooks(self)
+        from redkeep.server.commands.replication import install_replication_hooks
+        install_replication_hooks(self)
+        self.refresh_replication_guard()
 
     # ---- Clients ----
 
@@ -136,6 +146,8 @@ class Server:
         if c.is_monitor and c in self.monitors:
             self.monitors.remove(c)
         self.clients.pop(c.id, None)
+        if c.kind == "replica":
+            self.master_side.detach(c)
 
     # ---- The pipeline ----
 
@@ -164,6 +176,10 @@ class Server:
             return self.reject(c, cmd, errors.OOM)
         if self.misconf and self.writes_denied_by_disk_error(c, cmd):
             return self.reject(c, cmd, errors.MISCONF)
+        if self.repl_guard and c.kind != "master":
+            denied = self.replication_denies(c, cmd)
+            if denied:
+                return self.reject(c, cmd, denied)
         if self.busy_script is not None:   # a script is past busy-reply-threshold
             busy = self.busy_script.admit(cmd, argv)
             if busy is not None:
@@ -184,6 +200,58 @@ class Server:
             return True
         local = c.addr.startswith(("127.", "[::1]", "[::ffff:127.")) or c.laddr.endswith(":0")
         return setting == "local" and local
+
+    # ---- Replication role ----
+
+    def repl_is_replica(self) -> bool:
+        return self.upstream is not None
+
+    def refresh_replication_guard(self) -> None:
+        self.repl_guard = self.upstream is not None or self.config.min_replicas_to_write > 0
+
+    def replication_denies(self, c: Client, cmd: Command) -> str | None:
+        """processCommand's replication checks, in Redis's order: NOREPLICAS on a master
+        without enough good replicas, READONLY on a read-only replica, MASTERDOWN on a
+        replica whose link is down when replica-serve-stale-data is no."""
+        cfg = self.config
+        writes = cmd.is_write or (cmd.name == "exec" and any(q.is_write for q, _ in c.mstate))
+        up = self.upstream
+        if writes and up is None and cfg.min_replicas_to_write and \
+                self.master_side.good_replicas() < cfg.min_replicas_to_write:
+            return errors.NOREPLICAS
+        if writes and up is not None and cfg.replica_read_only:
+            return errors.READONLY
+        if up is not None and not up.link_up and not cfg.replica_serve_stale_data \
+                and not cmd.stale_ok:
+            return errors.MASTERDOWN
+        return None
+
+    def wake_waiters(self) -> None:
+        """WAIT clients whose offset enough replicas acknowledged get their count."""
+        if not self.waiting_acks:
+            return
+        still = []
+        for c, offset, n in self.waiting_acks:
+            acked = self.master_side.count_acked(offset)
+            if acked >= n and c.blocked is not None:
+                self.blocking.unblock(c, acked)
+            elif c.blocked is not None:
+                still.append((c, offset, n))
+        self.waiting_acks = still
+
+    def child_busy(self) -> bool:
+        """A fork is running (RDB, AOF rewrite, diskless transfer): Redis allows one."""
+        from redkeep.persistence.snapshot import state_of
+        if state_of(self).child_pid is not None or self.master_side.transfer is not None:
+            return True
+        return getattr(self, "aof_child_pid", None) is not None
+
+    def replication_cron(self) -> None:
+        """replicationCron, once a second."""
+        self.repl_cron_loops += 1
+        if self.upstream is not None:
+            self.upstream.cron()
+        self.master_side.cron(self.repl_cron_loops)
 
     def writes_denied_by_disk_error(self, c: Client, cmd: Command) -> bool:
         """writeCommandsDeniedByDiskError: write commands (and PING) after a failed BGSAVE."""
@@ -386,6 +454,10 @@ class Server:
         if self.evictor is not None and self.config.maxmemory:
             self.evictor.make_room(None)
         snapshot_cron(self)
+        now = self.clock.monotonic_ms()
+        if now - self.repl_cron_last_ms >= 1000:
+            self.repl_cron_last_ms = now
+            self.replication_cron()
 
 
 def _repr_arg(a: bytes) -> str:

@@ -14,6 +14,7 @@ def build_table() -> CommandTable:
         lists,
         persistence,
         pubsub,
+        replication,
         scripting,
         serialization,
         server,
@@ -28,6 +29,6 @@ def build_table() -> CommandTable:
     table = CommandTable()
     for group in (connection, transactions, pubsub, strings, keys, server, client, lists,
                   hashes, sets, sort, zsets, streams, scripting, serialization,
-                  persistence):
+                  persistence, replication):
         group.register(table)
     return table

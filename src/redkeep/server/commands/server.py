@@ -442,7 +442,8 @@ def cmd_time(c: Client, argv: list[bytes]) -> object:
 
 
 def cmd_role(c: Client, argv: list[bytes]) -> object:
-    return [b"master", getattr(c.server, "master_repl_offset", 0), []]
+    from redkeep.server.commands.replication import role_reply
+    return role_reply(c.server)
 
 
 def cmd_lastsave(c: Client, argv: list[bytes]) -> object:

@@ -1,0 +1,1 @@
+"""Replication: the backlog, the master side, the replica side."""
