@@ -71,25 +71,42 @@ DEFAULT_ROOT = "redkeep-run"
 @main.command()
 @click.option("--dir", "root", default=DEFAULT_ROOT, show_default=True,
               help="Where node directories and the deployment record live.")
-@click.option("--port", default=6379, show_default=True,
-              help="First port to try; the next free port is used if it is taken.")
-@click.option("--requirepass", default="", help="Password for the nodes (requirepass).")
-def up(root: str, port: int, requirepass: str) -> None:
-    """Start a local deployment and print how to reach it."""
+@click.option("--topology", "topology_file", type=click.Path(exists=True, dir_okay=False),
+              help="A YAML topology file (port, replicas, requirepass, server, config).")
+@click.option("--port", type=int, help="First port to try (default 6379); the next free "
+              "ports are used if taken.")
+@click.option("--replicas", type=int, help="Number of replicas of the master (default 2).")
+@click.option("--requirepass", help="Password for the nodes (requirepass + masterauth).")
+@click.option("--server", "server_bin", help="Data node program: redkeep (default) or a "
+              "redis-server binary.")
+def up(root: str, topology_file: str | None, port: int | None, replicas: int | None,
+       requirepass: str | None, server_bin: str | None) -> None:
+    """Start a master and its replicas locally and print how to reach them."""
+    from redkeep.cluster.deployment import Topology
     from redkeep.cluster.deployment import up as deploy_up
 
-    extra = [f'requirepass "{requirepass}"'] if requirepass else []
     try:
-        dep = deploy_up(root, port, extra)
-    except RuntimeError as e:
+        topo = Topology.from_file(topology_file) if topology_file else Topology()
+    except (ValueError, TypeError, OSError) as e:
         raise click.ClickException(str(e)) from e
+    for attr, value in (("port", port), ("replicas", replicas), ("requirepass", requirepass),
+                        ("server", server_bin)):
+        if value is not None:
+            setattr(topo, attr, value)
+    try:
+        dep = deploy_up(root, topo)
+    except (RuntimeError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    auth = f" -a {topo.requirepass}" if topo.requirepass else ""
+    master = dep.nodes[0]
     for node in dep.nodes:
-        auth = f" -a {requirepass}" if requirepass else ""
-        click.echo(f"{node.name}: {node.role} on 127.0.0.1:{node.port} (pid {node.pid})")
+        role = "master" if node is master else f"replica of 127.0.0.1:{master.port}"
+        click.echo(f"{node.name}: {role} on 127.0.0.1:{node.port} (pid {node.pid})")
         click.echo(f"  connect: redis-cli -p {node.port}{auth}")
         click.echo(f"  config:  {node.config}")
         click.echo(f"  log:     {node.logfile}")
-    click.echo(f"stop it with: redkeep down --dir {root}")
+    click.echo(f"write to the master: redis-cli -p {master.port}{auth} set hello world")
+    click.echo(f"show it: redkeep status --dir {root}    stop it: redkeep down --dir {root}")
 
 
 @main.command()
@@ -109,29 +126,27 @@ def down(root: str) -> None:
 @main.command()
 @click.option("--dir", "root", default=DEFAULT_ROOT, show_default=True)
 def status(root: str) -> None:
-    """Show the nodes of the local deployment."""
+    """Show the nodes of the local deployment: roles, links, offsets, lag."""
     from rich.console import Console
     from rich.table import Table
 
-    from redkeep.cluster.deployment import Deployment, info
+    from redkeep.cluster.deployment import Deployment
+    from redkeep.cluster.deployment import status as node_status
 
     try:
         dep = Deployment.load(root)
     except FileNotFoundError as e:
         raise click.ClickException(f"no deployment recorded in {root}") from e
     table = Table(title=f"redkeep deployment in {dep.root}")
-    for col in ("node", "address", "pid", "role", "keys", "clients", "used memory", "state"):
+    for col in ("node", "address", "pid", "role", "master", "link", "offset", "lag",
+                "keys", "clients", "used memory", "state"):
         table.add_column(col)
-    for node in dep.nodes:
-        fields = info(node.port)
-        keys = sum(int(v.split(",")[0].split("=")[1]) for k, v in fields.items()
-                   if k.startswith("db") and "keys=" in v)
-        table.add_row(node.name, f"127.0.0.1:{node.port}", str(node.pid),
-                      fields.get("role", "?"), str(keys) if fields else "?",
-                      fields.get("connected_clients", "?"),
-                      fields.get("used_memory_human", "?"),
-                      "[green]up[/green]" if fields else "[red]down[/red]")
-    Console().print(table)
+    for r in node_status(dep):
+        table.add_row(r.name, r.address, str(r.pid), r.role, r.master or "-",
+                      r.link or "-", str(r.offset) if r.up else "?", r.lag or "-",
+                      str(r.keys) if r.up else "?", r.clients, r.memory,
+                      "[green]up[/green]" if r.up else "[red]down[/red]")
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

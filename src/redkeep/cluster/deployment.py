@@ -1,20 +1,25 @@
-"""A local deployment: data nodes started as daemonized `redkeep server` processes.
+"""A local deployment: a replication group of daemonized data nodes.
 
 Theory of operation
 -------------------
-`up()` lays out one directory per node under the deployment directory (its own
-redis.conf, dir, pidfile and logfile, exactly what a person would write by hand
-for redis-server), starts each node daemonized, waits with a deadline until every
-node answers PING, and records what it started in `deployment.json`. `down()`
-reads that file and stops each node by pid (SIGTERM, then SIGKILL after a
-deadline). `status()` asks every node for INFO. Nothing here keeps running:
-the processes are ordinary daemons, like redis-server started from a tutorial.
+`up()` turns a `Topology` (flags or a small YAML file) into processes: one directory
+per node under the deployment directory with its own redis.conf, dir, pidfile and
+logfile — exactly what a person would write by hand for redis-server — then starts
+the master and the replicas (`replicaof <master>`, `masterauth` when a password is
+set), each daemonized, and waits with a deadline until every node answers and every
+replica reports `master_link_status:up`. What it started is recorded in
+`deployment.json`; `down()` reads that file and stops each node by pid (SIGTERM, then
+SIGKILL after a deadline); `status()` rows come from each node's INFO. Nothing here
+keeps running: the processes are ordinary daemons, like redis-server started from a
+tutorial. A topology may run real `redis-server` binaries as the data nodes
+(`server: redis-server`): redkeep's control plane does not care which it manages.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,8 +27,44 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 STATE_FILE = "deployment.json"
+
+
+@dataclass
+class Topology:
+    """What `redkeep up` starts: a master and `replicas` replicas on consecutive ports."""
+    port: int = 6379
+    replicas: int = 2
+    requirepass: str = ""
+    server: str = "redkeep"           # or the path/name of a redis-server binary
+    config: list[str] = field(default_factory=list)   # extra redis.conf lines for every node
+
+    @classmethod
+    def from_file(cls, path: str) -> Topology:
+        """YAML: port, replicas, requirepass, server, config (list of redis.conf lines)."""
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a topology file is a mapping (port, replicas, ...)")
+        known = {"port", "replicas", "requirepass", "server", "config"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        topo = cls(**data)
+        topo.validate(path)
+        return topo
+
+    def validate(self, where: str = "topology") -> None:
+        if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ValueError(f"{where}: port must be 1..65535, got {self.port!r}")
+        if not isinstance(self.replicas, int) or not 0 <= self.replicas <= 16:
+            raise ValueError(f"{where}: replicas must be 0..16, got {self.replicas!r}")
+        if not isinstance(self.config, list) or not all(isinstance(x, str) for x in self.config):
+            raise ValueError(f"{where}: config must be a list of redis.conf lines")
 
 
 @dataclass
@@ -36,23 +77,94 @@ class NodeSpec:
     logfile: str = ""
     config: str = ""
     pid: int = 0
+    server: str = "redkeep"
 
 
 @dataclass
 class Deployment:
     root: str
     nodes: list[NodeSpec] = field(default_factory=list)
+    requirepass: str = ""
 
     def save(self) -> None:
         path = Path(self.root) / STATE_FILE
-        path.write_text(json.dumps({"root": self.root, "nodes": [asdict(n) for n in self.nodes]},
-                                   indent=2))
+        path.write_text(json.dumps({"root": self.root, "requirepass": self.requirepass,
+                                    "nodes": [asdict(n) for n in self.nodes]}, indent=2))
 
     @classmethod
     def load(cls, root: str) -> Deployment:
         data = json.loads((Path(root) / STATE_FILE).read_text())
-        return cls(data["root"], [NodeSpec(**n) for n in data["nodes"]])
+        return cls(data["root"], [NodeSpec(**n) for n in data["nodes"]],
+                   data.get("requirepass", ""))
 
+
+# ---- Talking to nodes ----
+
+def command(port: int, *args: str, password: str = "", timeout: float = 1.0) -> Any:
+    """One command to 127.0.0.1:port (after AUTH when a password is given); the reply
+    as str / int / list / None, an error as a str starting with '-'. Raises OSError."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        f = s.makefile("rb")
+        if password:
+            s.sendall(_encode(["AUTH", password]))
+            _read_reply(f)
+        s.sendall(_encode(list(args)))
+        return _read_reply(f)
+
+
+def _encode(args: list[str]) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def _read_reply(f: Any) -> Any:
+    line = f.readline()
+    if not line:
+        raise OSError("connection closed")
+    kind, rest = line[:1], line[1:-2].decode(errors="replace")
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        return "-" + rest
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2].decode(errors="replace")
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_read_reply(f) for _ in range(n)]
+    raise OSError(f"unexpected reply {line[:40]!r}")
+
+
+def info(port: int, password: str = "", timeout: float = 1.0) -> dict[str, str]:
+    """INFO of a node as a dict (empty when it does not answer)."""
+    try:
+        text = command(port, "INFO", password=password, timeout=timeout)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(text, str) or text.startswith("-"):
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, _, v = line.partition(":")
+            fields[k] = v
+    return fields
+
+
+def ping(port: int, timeout: float = 0.5) -> bool:
+    try:
+        reply = command(port, "PING", timeout=timeout)
+    except OSError:
+        return False
+    return reply == "PONG" or (isinstance(reply, str) and reply.startswith("-NOAUTH"))
+
+
+# ---- Starting ----
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -90,46 +202,81 @@ def write_node_config(node: NodeSpec, extra: list[str]) -> None:
     Path(node.config).write_text("\n".join(lines) + "\n")
 
 
-def ping(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
-    except OSError:
-        return False
+def server_command(node: NodeSpec) -> list[str]:
+    if node.server == "redkeep":
+        return [sys.executable, "-m", "redkeep", "server", node.config]
+    binary = shutil.which(node.server) or node.server
+    return [binary, node.config]
 
 
 def start_node(node: NodeSpec, deadline_s: float = 15.0) -> None:
-    cmd = [sys.executable, "-m", "redkeep", "server", node.config]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=deadline_s)
+    result = subprocess.run(server_command(node), capture_output=True, text=True,
+                            timeout=deadline_s)
     if result.returncode != 0:
-        raise RuntimeError(f"{node.name} did not start: {result.stderr.strip()}")
+        raise RuntimeError(f"{node.name} did not start: "
+                           f"{(result.stderr or result.stdout).strip()}")
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if ping(node.port):
-            node.pid = int(Path(node.pidfile).read_text().strip())
-            return
+            node.pid = _read_pid(node.pidfile)
+            if node.pid:
+                return
         time.sleep(0.05)
     raise RuntimeError(f"{node.name} on port {node.port} did not answer PING in "
                        f"{deadline_s:.0f}s; see {node.logfile}")
 
 
-def up(root: str, first_port: int = 6379, extra_config: list[str] | None = None) -> Deployment:
+def wait_linked(node: NodeSpec, password: str, deadline_s: float = 30.0) -> None:
+    """Until a replica reports master_link_status:up."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if info(node.port, password).get("master_link_status") == "up":
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{node.name} on port {node.port} did not link to its master in "
+                       f"{deadline_s:.0f}s; see {node.logfile}")
+
+
+def plan(root: Path, topo: Topology) -> Deployment:
+    dep = Deployment(str(root), requirepass=topo.requirepass)
+    ports = pick_ports(topo.port, 1 + topo.replicas)
+    if len(ports) < 1 + topo.replicas:
+        raise RuntimeError(f"not enough free ports from {topo.port}")
+    for i, port in enumerate(ports):
+        ndir = root / f"node-{port}"
+        ndir.mkdir(exist_ok=True)
+        dep.nodes.append(NodeSpec(
+            name="master" if i == 0 else f"replica{i}", port=port,
+            role="master" if i == 0 else "replica", dir=str(ndir),
+            pidfile=str(ndir / "redkeep.pid"), logfile=str(ndir / "redkeep.log"),
+            config=str(ndir / "redis.conf"), server=topo.server))
+    return dep
+
+
+def node_config_lines(node: NodeSpec, master: NodeSpec, topo: Topology) -> list[str]:
+    extra = []
+    if topo.requirepass:
+        extra += [f'requirepass "{topo.requirepass}"', f'masterauth "{topo.requirepass}"']
+    if node.role == "replica":
+        extra.append(f"replicaof 127.0.0.1 {master.port}")
+    return extra + topo.config
+
+
+def up(root: str, topo: Topology | None = None) -> Deployment:
+    topo = topo or Topology()
+    topo.validate()
     rootp = Path(root).resolve()
     if (rootp / STATE_FILE).exists():
         raise RuntimeError(f"a deployment is already recorded in {rootp}; run `redkeep down` first")
     rootp.mkdir(parents=True, exist_ok=True)
-    dep = Deployment(str(rootp))
-    for i, port in enumerate(pick_ports(first_port, 1)):
-        ndir = rootp / f"node-{port}"
-        ndir.mkdir(exist_ok=True)
-        dep.nodes.append(NodeSpec(
-            name=f"node{i}", port=port, dir=str(ndir), pidfile=str(ndir / "redkeep.pid"),
-            logfile=str(ndir / "redkeep.log"), config=str(ndir / "redis.conf")))
+    dep = plan(rootp, topo)
+    master = dep.nodes[0]
     try:
         for node in dep.nodes:
-            write_node_config(node, extra_config or [])
+            write_node_config(node, node_config_lines(node, master, topo))
             start_node(node)
+        for node in dep.nodes[1:]:
+            wait_linked(node, topo.requirepass)
     except Exception:
         stop_nodes(dep)
         raise
@@ -137,9 +284,11 @@ def up(root: str, first_port: int = 6379, extra_config: list[str] | None = None)
     return dep
 
 
+# ---- Stopping ----
+
 def stop_nodes(dep: Deployment, deadline_s: float = 10.0) -> list[str]:
     stopped = []
-    for node in dep.nodes:
+    for node in reversed(dep.nodes):
         pid = node.pid or _read_pid(node.pidfile)
         if not pid:
             continue
@@ -184,28 +333,51 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def info(port: int, timeout: float = 1.0) -> dict[str, str]:
-    """INFO of a node as a dict (empty when it does not answer)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(b"*1\r\n$4\r\nINFO\r\n")
-            data = b""
-            while not data.startswith(b"$") or data.count(b"\r\n") < 1:
-                data += s.recv(65536)
-            header, _, rest = data.partition(b"\r\n")
-            if not header.startswith(b"$"):
-                return {}
-            size = int(header[1:])
-            while len(rest) < size:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
-    except (OSError, ValueError):
-        return {}
-    fields = {}
-    for line in rest[:size].decode(errors="replace").splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, _, v = line.partition(":")
-            fields[k] = v
-    return fields
+# ---- Status ----
+
+@dataclass
+class NodeStatus:
+    name: str
+    address: str
+    pid: int
+    up: bool
+    role: str = "?"
+    master: str = ""
+    link: str = ""
+    offset: int = -1
+    lag: str = ""
+    keys: int = 0
+    clients: str = "?"
+    memory: str = "?"
+
+
+def status(dep: Deployment) -> list[NodeStatus]:
+    """One row per node from its INFO; a replica's lag is in bytes behind its master's
+    offset (and the master's view of its ACK age in seconds)."""
+    infos = {n.port: info(n.port, dep.requirepass) for n in dep.nodes}
+    offsets = {port: int(f.get("master_repl_offset", -1)) for port, f in infos.items() if f}
+    acks = {}
+    for f in infos.values():
+        for k, v in f.items():
+            if k.startswith("slave") and k[5:].isdigit():
+                d = dict(p.split("=", 1) for p in v.split(","))
+                acks[int(d.get("port", 0))] = d.get("lag", "?")
+    rows = []
+    for n in dep.nodes:
+        f = infos[n.port]
+        row = NodeStatus(n.name, f"127.0.0.1:{n.port}", n.pid, bool(f))
+        if f:
+            row.role = f.get("role", "?")
+            row.offset = int(f.get("master_repl_offset", -1))
+            row.keys = sum(int(v.split(",")[0].split("=")[1]) for k, v in f.items()
+                           if k.startswith("db") and "keys=" in v)
+            row.clients = f.get("connected_clients", "?")
+            row.memory = f.get("used_memory_human", "?")
+            if row.role == "slave":
+                mport = int(f.get("master_port", 0))
+                row.master = f"{f.get('master_host', '?')}:{mport}"
+                row.link = f.get("master_link_status", "?")
+                behind = offsets.get(mport, row.offset) - row.offset
+                row.lag = f"{behind} B / {acks.get(n.port, '?')} s"
+        rows.append(row)
+    return rows

@@ -241,6 +241,7 @@ class Upstream:
         ms.create_backlog(new_history=False)
         self.new_master_client()
         self.log("notice", "MASTER <-> REPLICA sync: Finished with success")
+        self.send_ack()   # puts us online at once after a diskless transfer, as Redis
 
     def on_continue(self, replid: str) -> None:
         srv = self.server
