@@ -1,0 +1,1 @@
+"""Sentinel: monitoring, agreement and failover of Redis replication groups."""
