@@ -32,6 +32,8 @@ def server_main(argv: list[str] | None = None) -> None:
               "       redkeep-server --port 7777\n"
               "       redkeep-server /etc/myredis.conf --loglevel verbose -")
         sys.exit(0)
+    if "--sentinel" in args:   # redis-server sentinel.conf --sentinel
+        sentinel_main([a for a in args if a != "--sentinel"])
     from redkeep.log import Logger
     from redkeep.server.config import ConfigFatalLogError, ConfigFileError, ServerConfig
     from redkeep.server.node import run_server
@@ -51,6 +53,15 @@ def server_main(argv: list[str] | None = None) -> None:
     sys.exit(run_server(config))
 
 
+def sentinel_main(argv: list[str] | None = None) -> None:
+    """Entry point of `redkeep-sentinel` (and `redkeep sentinel`): like redis-sentinel."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-v", "--version"):
+        server_main(args)
+    from redkeep.sentinel.node import run_sentinel
+    sys.exit(run_sentinel(args))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="redkeep")
 def main() -> None:
@@ -63,6 +74,14 @@ def main() -> None:
 def server(ctx: click.Context) -> None:
     """Run a data node (accepts redis-server's command line)."""
     server_main(list(ctx.args))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                "help_option_names": []})
+@click.pass_context
+def sentinel(ctx: click.Context) -> None:
+    """Run a sentinel (accepts redis-sentinel's command line: sentinel.conf [--opt ...])."""
+    sentinel_main(list(ctx.args))
 
 
 DEFAULT_ROOT = "redkeep-run"
@@ -79,9 +98,12 @@ DEFAULT_ROOT = "redkeep-run"
 @click.option("--requirepass", help="Password for the nodes (requirepass + masterauth).")
 @click.option("--server", "server_bin", help="Data node program: redkeep (default) or a "
               "redis-server binary.")
+@click.option("--sentinels", type=int, help="Number of sentinels (default 3, quorum 2).")
+@click.option("--quorum", type=int, help="Sentinel quorum (default 2).")
 def up(root: str, topology_file: str | None, port: int | None, replicas: int | None,
-       requirepass: str | None, server_bin: str | None) -> None:
-    """Start a master and its replicas locally and print how to reach them."""
+       requirepass: str | None, server_bin: str | None, sentinels: int | None,
+       quorum: int | None) -> None:
+    """Start a master, its replicas and sentinels locally and print how to reach them."""
     from redkeep.cluster.deployment import Topology
     from redkeep.cluster.deployment import up as deploy_up
 
@@ -90,7 +112,7 @@ def up(root: str, topology_file: str | None, port: int | None, replicas: int | N
     except (ValueError, TypeError, OSError) as e:
         raise click.ClickException(str(e)) from e
     for attr, value in (("port", port), ("replicas", replicas), ("requirepass", requirepass),
-                        ("server", server_bin)):
+                        ("server", server_bin), ("sentinels", sentinels), ("quorum", quorum)):
         if value is not None:
             setattr(topo, attr, value)
     try:
@@ -100,6 +122,12 @@ def up(root: str, topology_file: str | None, port: int | None, replicas: int | N
     auth = f" -a {topo.requirepass}" if topo.requirepass else ""
     master = dep.nodes[0]
     for node in dep.nodes:
+        if node.kind == "sentinel":
+            click.echo(f"{node.name}: sentinel on 127.0.0.1:{node.port} (pid {node.pid}) "
+                       f"monitoring {topo.master_name}, quorum {topo.quorum}")
+            click.echo(f"  ask it: redis-cli -p {node.port} sentinel get-master-addr-by-name "
+                       f"{topo.master_name}")
+            continue
         role = "master" if node is master else f"replica of 127.0.0.1:{master.port}"
         click.echo(f"{node.name}: {role} on 127.0.0.1:{node.port} (pid {node.pid})")
         click.echo(f"  connect: redis-cli -p {node.port}{auth}")
@@ -130,7 +158,7 @@ def status(root: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from redkeep.cluster.deployment import Deployment
+    from redkeep.cluster.deployment import Deployment, sentinel_status
     from redkeep.cluster.deployment import status as node_status
 
     try:
@@ -146,7 +174,18 @@ def status(root: str) -> None:
                       r.link or "-", str(r.offset) if r.up else "?", r.lag or "-",
                       str(r.keys) if r.up else "?", r.clients, r.memory,
                       "[green]up[/green]" if r.up else "[red]down[/red]")
-    Console(width=160).print(table)
+    console = Console(width=160)
+    console.print(table)
+    srows = sentinel_status(dep)
+    if srows:
+        st = Table(title=f"sentinels' view of {dep.master_name}")
+        for col in ("sentinel", "address", "pid", "master address", "config epoch",
+                    "flags", "replicas", "sentinels", "state"):
+            st.add_column(col)
+        for r in srows:
+            st.add_row(r.name, r.address, str(r.pid), r.master, r.epoch, r.flags,
+                       r.replicas, r.sentinels, "[green]up[/green]" if r.up else "[red]down[/red]")
+        console.print(st)
 
 
 if __name__ == "__main__":

@@ -34,12 +34,20 @@ STATE_FILE = "deployment.json"
 
 @dataclass
 class Topology:
-    """What `redkeep up` starts: a master and `replicas` replicas on consecutive ports."""
+    """What `redkeep up` starts: a master and `replicas` replicas on consecutive ports,
+    and `sentinels` sentinels (from `sentinel_port`) monitoring them as `master_name`."""
     port: int = 6379
     replicas: int = 2
     requirepass: str = ""
     server: str = "redkeep"           # or the path/name of a redis-server binary
     config: list[str] = field(default_factory=list)   # extra redis.conf lines for every node
+    sentinels: int = 3
+    sentinel_port: int = 26379
+    quorum: int = 2
+    master_name: str = "mymaster"
+    down_after_ms: int = 5000
+    failover_timeout_ms: int = 60000
+    sentinel: str = "redkeep"         # or the path/name of a redis-sentinel binary
 
     @classmethod
     def from_file(cls, path: str) -> Topology:
@@ -49,7 +57,9 @@ class Topology:
         data = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a topology file is a mapping (port, replicas, ...)")
-        known = {"port", "replicas", "requirepass", "server", "config"}
+        known = {"port", "replicas", "requirepass", "server", "config", "sentinels",
+                 "sentinel_port", "quorum", "master_name", "down_after_ms",
+                 "failover_timeout_ms", "sentinel"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; "
@@ -65,6 +75,13 @@ class Topology:
             raise ValueError(f"{where}: replicas must be 0..16, got {self.replicas!r}")
         if not isinstance(self.config, list) or not all(isinstance(x, str) for x in self.config):
             raise ValueError(f"{where}: config must be a list of redis.conf lines")
+        if not isinstance(self.sentinels, int) or not 0 <= self.sentinels <= 9:
+            raise ValueError(f"{where}: sentinels must be 0..9, got {self.sentinels!r}")
+        if self.sentinels and not 1 <= self.quorum <= self.sentinels:
+            raise ValueError(f"{where}: quorum must be 1..sentinels ({self.sentinels}), "
+                             f"got {self.quorum!r}")
+        if not self.master_name or any(c in self.master_name for c in " \t\"'"):
+            raise ValueError(f"{where}: master_name must be a plain word")
 
 
 @dataclass
@@ -78,6 +95,7 @@ class NodeSpec:
     config: str = ""
     pid: int = 0
     server: str = "redkeep"
+    kind: str = "server"              # "server" or "sentinel"
 
 
 @dataclass
@@ -85,17 +103,19 @@ class Deployment:
     root: str
     nodes: list[NodeSpec] = field(default_factory=list)
     requirepass: str = ""
+    master_name: str = "mymaster"
 
     def save(self) -> None:
         path = Path(self.root) / STATE_FILE
         path.write_text(json.dumps({"root": self.root, "requirepass": self.requirepass,
+                                    "master_name": self.master_name,
                                     "nodes": [asdict(n) for n in self.nodes]}, indent=2))
 
     @classmethod
     def load(cls, root: str) -> Deployment:
         data = json.loads((Path(root) / STATE_FILE).read_text())
         return cls(data["root"], [NodeSpec(**n) for n in data["nodes"]],
-                   data.get("requirepass", ""))
+                   data.get("requirepass", ""), data.get("master_name", "mymaster"))
 
 
 # ---- Talking to nodes ----
@@ -204,9 +224,29 @@ def write_node_config(node: NodeSpec, extra: list[str]) -> None:
 
 def server_command(node: NodeSpec) -> list[str]:
     if node.server == "redkeep":
-        return [sys.executable, "-m", "redkeep", "server", node.config]
+        return [sys.executable, "-m", "redkeep", node.kind, node.config]
     binary = shutil.which(node.server) or node.server
     return [binary, node.config]
+
+
+def write_sentinel_config(node: NodeSpec, master: NodeSpec, topo: Topology) -> None:
+    name = topo.master_name
+    lines = [
+        "# written by `redkeep up`",
+        f"port {node.port}",
+        "bind 127.0.0.1 -::1",
+        "daemonize yes",
+        f'pidfile "{node.pidfile}"',
+        f'logfile "{node.logfile}"',
+        f'dir "{node.dir}"',
+        f"sentinel monitor {name} 127.0.0.1 {master.port} {topo.quorum}",
+        f"sentinel down-after-milliseconds {name} {topo.down_after_ms}",
+        f"sentinel failover-timeout {name} {topo.failover_timeout_ms}",
+        f"sentinel parallel-syncs {name} 1",
+    ]
+    if topo.requirepass:
+        lines.append(f'sentinel auth-pass {name} "{topo.requirepass}"')
+    Path(node.config).write_text("\n".join(lines) + "\n")
 
 
 def start_node(node: NodeSpec, deadline_s: float = 15.0) -> None:
@@ -237,8 +277,27 @@ def wait_linked(node: NodeSpec, password: str, deadline_s: float = 30.0) -> None
                        f"{deadline_s:.0f}s; see {node.logfile}")
 
 
+def wait_sentinel_ready(node: NodeSpec, topo: Topology, deadline_s: float = 30.0) -> None:
+    """Until the sentinel knows every replica and every other sentinel of the group."""
+    deadline = time.monotonic() + deadline_s
+    want_r, want_s = topo.replicas, topo.sentinels - 1
+    while time.monotonic() < deadline:
+        try:
+            m = command(node.port, "SENTINEL", "MASTER", topo.master_name)
+        except OSError:
+            m = None
+        if isinstance(m, list):
+            d = dict(zip(m[::2], m[1::2], strict=False))
+            if int(d.get("num-slaves", -1)) >= want_r and \
+                    int(d.get("num-other-sentinels", -1)) >= want_s:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{node.name} on port {node.port} did not discover the group in "
+                       f"{deadline_s:.0f}s; see {node.logfile}")
+
+
 def plan(root: Path, topo: Topology) -> Deployment:
-    dep = Deployment(str(root), requirepass=topo.requirepass)
+    dep = Deployment(str(root), requirepass=topo.requirepass, master_name=topo.master_name)
     ports = pick_ports(topo.port, 1 + topo.replicas)
     if len(ports) < 1 + topo.replicas:
         raise RuntimeError(f"not enough free ports from {topo.port}")
@@ -250,6 +309,16 @@ def plan(root: Path, topo: Topology) -> Deployment:
             role="master" if i == 0 else "replica", dir=str(ndir),
             pidfile=str(ndir / "redkeep.pid"), logfile=str(ndir / "redkeep.log"),
             config=str(ndir / "redis.conf"), server=topo.server))
+    sports = pick_ports(max(topo.sentinel_port, ports[-1] + 1), topo.sentinels)
+    if len(sports) < topo.sentinels:
+        raise RuntimeError(f"not enough free ports from {topo.sentinel_port}")
+    for i, port in enumerate(sports):
+        sdir = root / f"sentinel-{port}"
+        sdir.mkdir(exist_ok=True)
+        dep.nodes.append(NodeSpec(
+            name=f"sentinel{i + 1}", port=port, role="sentinel", dir=str(sdir),
+            pidfile=str(sdir / "sentinel.pid"), logfile=str(sdir / "sentinel.log"),
+            config=str(sdir / f"sentinel-{port}.conf"), server=topo.sentinel, kind="sentinel"))
     return dep
 
 
@@ -271,12 +340,20 @@ def up(root: str, topo: Topology | None = None) -> Deployment:
     rootp.mkdir(parents=True, exist_ok=True)
     dep = plan(rootp, topo)
     master = dep.nodes[0]
+    data = [n for n in dep.nodes if n.kind == "server"]
     try:
-        for node in dep.nodes:
+        for node in data:
             write_node_config(node, node_config_lines(node, master, topo))
             start_node(node)
-        for node in dep.nodes[1:]:
+        for node in data[1:]:
             wait_linked(node, topo.requirepass)
+        for node in dep.nodes:
+            if node.kind == "sentinel":
+                write_sentinel_config(node, master, topo)
+                start_node(node)
+        for node in dep.nodes:
+            if node.kind == "sentinel":
+                wait_sentinel_ready(node, topo)
     except Exception:
         stop_nodes(dep)
         raise
@@ -354,7 +431,7 @@ class NodeStatus:
 def status(dep: Deployment) -> list[NodeStatus]:
     """One row per node from its INFO; a replica's lag is in bytes behind its master's
     offset (and the master's view of its ACK age in seconds)."""
-    infos = {n.port: info(n.port, dep.requirepass) for n in dep.nodes}
+    infos = {n.port: info(n.port, dep.requirepass) for n in dep.nodes if n.kind == "server"}
     offsets = {port: int(f.get("master_repl_offset", -1)) for port, f in infos.items() if f}
     acks = {}
     for f in infos.values():
@@ -364,6 +441,8 @@ def status(dep: Deployment) -> list[NodeStatus]:
                 acks[int(d.get("port", 0))] = d.get("lag", "?")
     rows = []
     for n in dep.nodes:
+        if n.kind != "server":
+            continue
         f = infos[n.port]
         row = NodeStatus(n.name, f"127.0.0.1:{n.port}", n.pid, bool(f))
         if f:
@@ -379,5 +458,44 @@ def status(dep: Deployment) -> list[NodeStatus]:
                 row.link = f.get("master_link_status", "?")
                 behind = offsets.get(mport, row.offset) - row.offset
                 row.lag = f"{behind} B / {acks.get(n.port, '?')} s"
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class SentinelStatus:
+    name: str
+    address: str
+    pid: int
+    up: bool
+    epoch: str = "?"
+    master: str = "?"
+    flags: str = "?"
+    replicas: str = "?"
+    sentinels: str = "?"
+
+
+def sentinel_status(dep: Deployment) -> list[SentinelStatus]:
+    """Each sentinel's view of the group: its epoch, the master address, the flags."""
+    rows = []
+    for n in dep.nodes:
+        if n.kind != "sentinel":
+            continue
+        row = SentinelStatus(n.name, f"127.0.0.1:{n.port}", n.pid, False)
+        try:
+            m = command(n.port, "SENTINEL", "MASTER", dep.master_name)
+            fields = info(n.port)
+        except OSError:
+            m = None
+            fields = {}
+        if isinstance(m, list):
+            d = dict(zip(m[::2], m[1::2], strict=False))
+            row.up = True
+            row.master = f"{d.get('ip')}:{d.get('port')}"
+            row.flags = d.get("flags", "?")
+            row.replicas = d.get("num-slaves", "?")
+            row.sentinels = str(int(d.get("num-other-sentinels", 0)) + 1)
+            row.epoch = d.get("config-epoch", "?")
+        row.up = row.up or bool(fields)
         rows.append(row)
     return rows

@@ -169,19 +169,16 @@ class InstanceLink:
 
 
 class SentinelNode:
-    def __init__(self, server: Any, core: SentinelCore, log: Any, config_path: str,
-                 rewrite: Any, scripts: Any = None) -> None:
+    def __init__(self, server: Any, core: SentinelCore, log: Any, cfg: Any) -> None:
+        from redkeep.sentinel.scripts import ScriptRunner
+
         self.server = server
         self.core = core
         self.log = log
-        self.config_path = config_path
-        self.rewrite = rewrite              # callable(node) that writes the config file
-        self.scripts = scripts              # sentinel.scripts runner (optional)
+        self.cfg = cfg                      # sentinel.config.SentinelConfig
+        self.scripts = ScriptRunner(self._script_event)
         self.links: dict[int, InstanceLink] = {}
         self.info_cache: dict[int, tuple[int, bytes]] = {}
-        self.sentinel_user = ""
-        self.sentinel_pass = ""
-        self.deny_scripts_reconfig = True
         self._timer: asyncio.TimerHandle | None = None
         self._kicked = False
         self.rng = core.rng
@@ -189,6 +186,14 @@ class SentinelNode:
 
     def now(self) -> int:
         return self.server.clock.monotonic_ms()
+
+    @property
+    def sentinel_user(self) -> str:
+        return self.cfg.sentinel_user
+
+    @property
+    def sentinel_pass(self) -> str:
+        return self.cfg.sentinel_pass
 
     # ---- Timer ----
 
@@ -207,8 +212,7 @@ class SentinelNode:
         try:
             self.core.tick(self.now())
             self.drain()
-            if self.scripts is not None:
-                self.scripts.tick(self.now())
+            self.scripts.tick(self.now())
         except SystemExit as e:   # SENTINEL SIMULATE-FAILURE crash-*
             self.log.warning(str(e))
             os._exit(0)
@@ -265,15 +269,22 @@ class SentinelNode:
             self.server.pubsub.publish(ev.type.encode(), ev.text.encode())
 
     def run_script(self, act: RunScript) -> None:
-        if self.scripts is not None:
-            self.scripts.schedule(act.path, act.args, self.now())
+        self.scripts.schedule(act.path, act.args, self.now())
+
+    def _script_event(self, ev: Any) -> None:
+        if ev.level == "debug":
+            self.log.debug(f"{ev.type} {ev.text}")
+            return
+        self.on_event(Event(ev.level, ev.type, ev.text))
 
     def flush(self, force: bool = False) -> None:
-        try:
-            self.rewrite(self)
-        except OSError as e:
-            self.log.warning(f"WARNING: Sentinel was not able to save the new configuration "
-                             f"on disk!!!: {e.strerror}")
+        """sentinelFlushConfig: the state lines go to the config file."""
+        from redkeep.sentinel.config import flush_config
+
+        core = self.core
+        level, msg = flush_config(self.cfg, core.masters.values(), core.myid,
+                                  core.current_epoch)
+        getattr(self.log, level)(msg)
 
     # ---- Commands' helpers ----
 
@@ -291,8 +302,8 @@ class SentinelNode:
                      f"sentinel_tilt:{int(core.tilt)}",
                      f"sentinel_tilt_since_seconds:"
                      f"{(self.now() - core.tilt_start_time) // 1000 if core.tilt else -1}",
-                     f"sentinel_running_scripts:{self.scripts.running if self.scripts else 0}",
-                     f"sentinel_scripts_queue_length:{self.scripts.queued if self.scripts else 0}",
+                     f"sentinel_running_scripts:{self.scripts.running()}",
+                     f"sentinel_scripts_queue_length:{self.scripts.queue.pending()}",
                      f"sentinel_simulate_failure_flags:{len(core.simfailure)}"]
             from redkeep.sentinel.instance import Flag
             for i, m in enumerate(core.masters.values()):
@@ -306,23 +317,52 @@ class SentinelNode:
         return text
 
     def pending_scripts_reply(self) -> list[Any]:
-        return self.scripts.pending_reply() if self.scripts is not None else []
+        out = []
+        for job in self.scripts.queue.jobs:
+            out.append([b"argv", [a.encode() for a in job.argv],
+                        b"flags", b"running" if job.running else b"retry",
+                        b"pid", str(job.pid).encode(),
+                        b"run-time" if job.running else b"run-delay",
+                        str(max(0, self.now() - job.start_time) if job.running
+                            else max(0, job.start_time - self.now())).encode(),
+                        b"retry-num", str(job.retry_num).encode()])
+        return out
 
     def apply_master_options(self, m: Any, args: list[bytes]) -> str | None:
-        from redkeep.sentinel import config as sconf
-        return sconf.apply_master_set(m, [a.decode("utf-8", "replace") for a in args],
-                                      deny_scripts_reconfig=self.deny_scripts_reconfig)
+        """SENTINEL SET: apply, publish +set, drop links when auth changed."""
+        from redkeep.sentinel.config import sentinel_set
+        from redkeep.sentinel.instance import master_event_name
+
+        out = sentinel_set(self.cfg, m, [a.decode("utf-8", "replace") for a in args])
+        for text in out.events:
+            self.core.event("notice", "+set", f"{master_event_name(m)} {text}", m)
+        if out.drop_links:
+            for inst in (m, *m.replicas.values()):
+                self.core.drop_link(inst)
+                inst._connecting = False
+        if out.changes:
+            self.core.flush_config()
+        return out.error
 
     def config_get(self, pattern: str) -> list[tuple[str, Any]]:
         from redkeep.sentinel import config as sconf
-        return sconf.sentinel_config_get(self, pattern)
+        return sconf.config_get(self.cfg, pattern)
 
     def config_set(self, pairs: list[tuple[str, str]]) -> str | None:
         from redkeep.sentinel import config as sconf
-        err = sconf.sentinel_config_set(self, pairs)
-        if err is None:
-            self.flush()
-        return err
+        for name, value in pairs:
+            err, drop = sconf.config_set(self.cfg, name, value)
+            if err is not None:
+                return err
+            if drop:
+                for m in self.core.masters.values():
+                    for s in m.sentinels.values():
+                        self.core.drop_link(s)
+            if name.lower() in ("announce-ip", "announce-port"):
+                self.core.announce_ip = self.cfg.announce_ip
+                self.core.announce_port = self.cfg.announce_port
+        self.flush()
+        return None
 
 
 def new_core(myid: str, masters: list[Any], port: int, announce_ip: str = "",
@@ -331,3 +371,97 @@ def new_core(myid: str, masters: list[Any], port: int, announce_ip: str = "",
     return SentinelCore(myid or os.urandom(20).hex(), {m.name: m for m in masters},
                         rng or random.Random(), announce_ip=announce_ip,
                         announce_port=announce_port, port=port, current_epoch=current_epoch)
+
+
+# ---- Process entry point ----
+
+def run_sentinel(argv: list[str]) -> int:
+    """`redkeep sentinel <sentinel.conf> [--directive ...]`: like redis-sentinel."""
+    import signal
+    import sys
+
+    from redkeep import REDIS_VERSION
+    from redkeep.clock import SystemClock
+    from redkeep.log import Logger
+    from redkeep.sentinel.commands import build_sentinel_table
+    from redkeep.sentinel.config import SentinelConfig, check_config_file, new_myid
+    from redkeep.server.config import ConfigFatalLogError, ConfigFileError
+    from redkeep.server.node import Node, daemonize
+    from redkeep.server.server import Server
+
+    try:
+        cfg = SentinelConfig.from_argv(argv)
+    except ConfigFatalLogError as e:
+        Logger("", "notice", role="X").warning(str(e))
+        return 1
+    except ConfigFileError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"Fatal error, can't open config file '{e.filename}': {e.strerror}",
+              file=sys.stderr)
+        return 1
+    sc = cfg.server
+    problem = check_config_file(cfg.path)
+    if problem:
+        Logger(sc.logfile if not sc.daemonize else sc.logfile, "notice", role="X").warning(problem)
+        return 1
+    if sc.daemonize:
+        daemonize()
+    logfile = sc.logfile or (os.devnull if sc.daemonize else "")
+    log = Logger(logfile, sc.loglevel, role="X")
+    log.warning("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo")
+    log.warning(f"Redis version={REDIS_VERSION}, bits=64, commit=00000000, modified=0, "
+                f"pid={os.getpid()}, just started (redkeep)")
+    log.warning("Configuration loaded")
+    if sc.dir:
+        try:
+            os.chdir(sc.dir)
+        except OSError as e:
+            log.warning(f"Can't chdir to '{sc.dir}': {e.strerror}")
+            return 1
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    server = Server(sc, SystemClock(), table=build_sentinel_table())
+    server.log = log
+    fresh = not cfg.myid
+    core = new_core(cfg.myid or new_myid(os.urandom), list(cfg.masters.values()), sc.port,
+                    cfg.announce_ip, cfg.announce_port, cfg.current_epoch)
+    node = Node(server, log)
+    snode = SentinelNode(server, core, log, cfg)
+    log.notice(f"Running mode=sentinel, port={sc.port}.")
+    try:
+        loop.run_until_complete(node.start())
+    except OSError as e:
+        log.warning(str(e))
+        return 1
+    if fresh:
+        snode.flush()
+    log.warning(f"Sentinel ID is {core.myid}")
+    if sc.pidfile:
+        try:
+            with open(sc.pidfile, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+        except OSError as e:
+            log.warning(f"Failed to write PID file: {e.strerror}")
+    snode.start()
+
+    def on_signal(sig: int) -> None:
+        log.warning(f"Received {'SIGTERM' if sig == signal.SIGTERM else 'SIGINT'} "
+                    "scheduling shutdown...")
+        snode.flush()
+        node.request_shutdown()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        loop.run_until_complete(node.serve_until_stopped())
+    finally:
+        snode.scripts.kill_all()
+        loop.close()
+    return 0

@@ -1113,7 +1113,7 @@ class _RewriteState:
         self.needs_signature = True
 
     @classmethod
-    def from_text(cls, text: str) -> _RewriteState:
+    def from_text(cls, text: str, sentinel_mode: bool = False) -> _RewriteState:
         state = cls()
         for raw in text.split("\n") if text else ():
             line = raw.strip("\r\n\t ")
@@ -1128,6 +1128,8 @@ class _RewriteState:
                 state.lines.append("# ??? " + line)  # unparsable or unknown: keep as comment
                 continue
             option = _LOOKUP[name].name if name in _LOOKUP else name  # alias -> primary
+            if sentinel_mode and name == "sentinel" and len(argv) > 1:
+                option = "sentinel " + _ascii_lower(argv[1])  # e.g. "sentinel monitor"
             state.option_lines.setdefault(option, []).append(len(state.lines))
             state.lines.append(line)
         return state
@@ -1288,11 +1290,20 @@ class ServerConfig:
     enable_protected_configs: str
     cluster_enabled: bool
 
-    def __init__(self, *, known_commands: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, *, known_commands: Iterable[str] | None = None, sentinel_mode: bool = False
+    ) -> None:
         for d in DIRECTIVES:
             default = d.default
             setattr(self, d.attr, default.copy() if hasattr(default, "copy") else default)
         self.dir = os.getcwd()
+        # Sentinel mode (initSentinelConfig): port 26379, protected-mode off, and `sentinel`
+        # lines are collected as (lineno, line, args after "sentinel") for sentinel.config.
+        self.sentinel_mode = sentinel_mode
+        self.sentinel_lines: list[tuple[int, str, list[str]]] = []
+        self._line_at: tuple[int, str] = (0, "")
+        if sentinel_mode:
+            self.port, self.protected_mode = 26379, False
         self.config_file = None
         self.rename_commands: list[tuple[str, str]] = []  # (old, new); new "" = disabled
         self.users: list[list[str]] = []  # raw ``user`` arguments (ACL is not modelled here)
@@ -1324,9 +1335,10 @@ class ServerConfig:
         stdin: TextIO | None = None,
         *,
         known_commands: Iterable[str] | None = None,
+        sentinel_mode: bool = False,
     ) -> ServerConfig:
         """Configure like ``redis-server [configfile|-] [--directive args ...] [-]``."""
-        cfg = cls(known_commands=known_commands)
+        cfg = cls(known_commands=known_commands, sentinel_mode=sentinel_mode)
         if not argv:
             return cfg
         start = 0
@@ -1364,6 +1376,7 @@ class ServerConfig:
                 if argv is None:
                     raise _Invalid("Unbalanced quotes in configuration line")
                 if argv:
+                    self._line_at = (lineno, line)
                     self._apply_line(argv)
             except _Invalid as exc:
                 raise ConfigFileError(
@@ -1397,8 +1410,10 @@ class ServerConfig:
                 raise _Invalid("Module config specified without value")
             self.module_configs[name] = args[0]
         elif name == "sentinel":
-            if len(argv) != 1:
+            if len(argv) != 1 and not self.sentinel_mode:
                 raise _Invalid("sentinel directive while not in sentinel mode")
+            if len(argv) != 1:
+                self.sentinel_lines.append((*self._line_at, args))
         else:
             raise _Invalid("Bad directive or wrong number of arguments")
 
@@ -1574,13 +1589,21 @@ class ServerConfig:
             reason = os.strerror(exc.errno or errno.EIO)
             raise ConfigSetError(f"ERR Rewriting config file: {reason}") from None
 
-    def rewritten_text(self, old: str) -> str:
-        """The new file content CONFIG REWRITE would produce from the ``old`` content."""
-        state = _RewriteState.from_text(old)
+    def rewritten_text(self, old: str, extra: Callable[[Any], None] | None = None) -> str:
+        """The new file content CONFIG REWRITE would produce from the ``old`` content.
+
+        ``extra(state)`` runs last, before orphaned lines go (sentinel mode: the sentinel
+        state lines, like rewriteConfigSentinelOption)."""
+        state = _RewriteState.from_text(old, self.sentinel_mode)
         for d in DIRECTIVES:
+            if self.sentinel_mode and d.name == "save":
+                state.mark("save")  # rewriteConfigSaveOption: a sentinel drops save lines
+                continue
             d.codec.rewrite(state, d, getattr(self, d.attr))
         self._rewrite_users(state)
         state.mark("loadmodule")  # no module is ever loaded here: drop the lines
+        if extra is not None:
+            extra(state)
         return state.content()
 
     def _rewrite_users(self, state: _RewriteState) -> None:
