@@ -366,7 +366,7 @@ def up(root: str, topo: Topology | None = None) -> Deployment:
 def stop_nodes(dep: Deployment, deadline_s: float = 10.0) -> list[str]:
     stopped = []
     for node in reversed(dep.nodes):
-        pid = node.pid or _read_pid(node.pidfile)
+        pid = _read_pid(node.pidfile) or node.pid   # a node restarted since `up` has a new pid
         if not pid:
             continue
         try:

@@ -182,10 +182,17 @@ class SentinelNode:
         self._timer: asyncio.TimerHandle | None = None
         self._kicked = False
         self.rng = core.rng
+        core.format_time = self._wall_time
         server.sentinel = self
 
     def now(self) -> int:
         return self.server.clock.monotonic_ms()
+
+    def _wall_time(self, mono_ms: int) -> str:
+        """A point of monotonic time as ctime() prints it (Redis's failover delay line)."""
+        import time
+        wall = self.server.clock.wall_ms() + (mono_ms - self.now())
+        return time.ctime(wall / 1000)
 
     @property
     def sentinel_user(self) -> str:
