@@ -207,8 +207,11 @@ def changes_since_save(server: Any) -> int:
 # ---- BGSAVE ----
 
 def bgsave(server: Any) -> bool:
-    """rdbSaveBackground: fork; the child writes the file and exits. False if fork fails."""
+    """rdbSaveBackground: fork; the child writes the file and exits. False if fork fails
+    or a child (this one or the AOF rewrite) is already running."""
     st = state_of(server)
+    if st.child_pid is not None or _aof_child(server) is not None:
+        return False
     st.dirty_before_bgsave = server.dirty
     st.lastbgsave_try = server.clock.wall_ms() // 1000
     started = time.perf_counter_ns()
@@ -323,11 +326,21 @@ def kill_child(server: Any) -> None:
     _remove_temp(server, pid)
 
 
+def _aof_child(server: Any) -> int | None:
+    from redkeep.persistence.aof import child_pid
+    return child_pid(server)
+
+
 def cron(server: Any) -> None:
-    """From Server.cron: reap a finished child, then a scheduled BGSAVE or a save point."""
+    """From Server.cron: the AOF's duties (persistence.aof.cron), reap a finished child,
+    then a scheduled BGSAVE or a save point (only one child at a time)."""
+    from redkeep.persistence.aof import cron as aof_cron
+    aof_cron(server)
     st = state_of(server)
     if st.child_pid is not None:
         reap_child(server)
+        return
+    if _aof_child(server) is not None:
         return
     now_s = server.clock.wall_ms() // 1000
     retry_ok = st.lastbgsave_ok or now_s - st.lastbgsave_try > BGSAVE_RETRY_DELAY
@@ -348,12 +361,16 @@ def cron(server: Any) -> None:
 # ---- Shutdown ----
 
 def shutdown_save(server: Any, mode: str, force: bool = False) -> bool:
-    """prepareForShutdown's RDB part. mode: "save", "nosave" or "default" (save when
+    """prepareForShutdown: kill the RDB child, the AOF part (persistence.aof.shutdown),
+    then the final RDB. mode: "save", "nosave" or "default" (save when
     save points exist). False when the save failed and the shutdown must not go on."""
     st = state_of(server)
     if st.child_pid is not None:
         _note(server, "warning", "There is a child saving an .rdb. Killing it!")
         kill_child(server)
+    from redkeep.persistence.aof import shutdown as aof_shutdown
+    if not aof_shutdown(server, force):
+        return False
     if mode == "nosave" or (mode == "default" and not server.config.save):
         return True
     _note(server, "notice", "Saving the final RDB snapshot before exiting.")
@@ -391,7 +408,14 @@ def load_file(server: Any, path: str, merge: bool = False) -> tuple[int, int]:
 
 
 def load_at_startup(server: Any) -> bool:
-    """loadDataFromDisk (RDB only): False when the server must not start."""
+    """aofLoadManifestFromDisk + loadDataFromDisk: with appendonly on the AOF is loaded
+    (persistence.aof) and dump.rdb is not looked at, as in Redis 7.0; else the RDB.
+    False when the server must not start."""
+    from redkeep.persistence import aof
+    if not aof.load_manifest(server):
+        return False
+    if server.config.appendonly:
+        return aof.load_at_startup(server)
     path = rdb_path(server)
     if not os.path.exists(path):
         return True

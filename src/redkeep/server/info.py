@@ -311,10 +311,11 @@ def last_save_time(server: Server) -> int:
 
 
 def section_persistence(server: Server) -> Lines:
+    from redkeep.persistence.aof import info_fields
     from redkeep.persistence.snapshot import bgsave_elapsed_s, changes_since_save, state_of
     g = getattr
     st = state_of(server)
-    aof_on = bool(server.config.appendonly)
+    aof_always, aof_on = info_fields(server)
     lines = fields([
         ("loading", int(bool(g(server, "loading", False)))), ("async_loading", 0),
         ("current_cow_peak", 0), ("current_cow_size", 0), ("current_cow_size_age", 0),
@@ -329,24 +330,12 @@ def section_persistence(server: Server) -> Lines:
         ("rdb_last_cow_size", 0),
         ("rdb_last_load_keys_expired", st.last_load_keys_expired),
         ("rdb_last_load_keys_loaded", st.last_load_keys_loaded),
-        ("aof_enabled", int(aof_on)),
-        ("aof_rewrite_in_progress", int(bool(g(server, "aof_child_pid", None)))),
-        ("aof_rewrite_scheduled", 0), ("aof_last_rewrite_time_sec", -1),
-        ("aof_current_rewrite_time_sec", -1),
-        ("aof_last_bgrewrite_status", g(server, "aof_lastbgrewrite_status", "ok")),
-        ("aof_rewrites", g(server, "stat_aof_rewrites", 0)),
-        ("aof_rewrites_consecutive_failures", 0),
-        ("aof_last_write_status", g(server, "aof_last_write_status", "ok")),
+        *aof_always,
         ("aof_last_cow_size", 0), ("module_fork_in_progress", 0),
         ("module_fork_last_cow_size", 0),
     ])
     if aof_on:
-        lines += fields([
-            ("aof_current_size", g(server, "aof_current_size", 0)),
-            ("aof_base_size", g(server, "aof_rewrite_base_size", 0)),
-            ("aof_pending_rewrite", 0), ("aof_buffer_length", 0),
-            ("aof_pending_bio_fsync", 0), ("aof_delayed_fsync", 0),
-        ])
+        lines += fields(aof_on)
     return lines
 
 

@@ -1,12 +1,13 @@
-"""Persistence commands: SAVE, BGSAVE [SCHEDULE], and DEBUG RELOAD's body.
+"""Persistence commands: SAVE, BGSAVE [SCHEDULE], BGREWRITEAOF, and DEBUG RELOAD's body.
 
-The file work and the child process live in `redkeep.persistence.snapshot`; these
-handlers only pick the Redis reply (LASTSAVE and SHUTDOWN stay in commands/server.py).
+The file work and the child processes live in `redkeep.persistence.snapshot` (RDB) and
+`redkeep.persistence.aof`; these handlers only pick the Redis reply (LASTSAVE and
+SHUTDOWN stay in commands/server.py). Only one child runs at a time, as in Redis.
 """
 
 from __future__ import annotations
 
-from redkeep.persistence import snapshot
+from redkeep.persistence import aof, snapshot
 from redkeep.resp.types import OK, Status
 from redkeep.server import errors
 from redkeep.server.connection import Client
@@ -36,7 +37,7 @@ def cmd_bgsave(c: Client, argv: list[bytes]) -> object:
     st = snapshot.state_of(srv)
     if st.child_pid is not None:
         raise CommandError(BGSAVE_IN_PROGRESS)
-    if c.in_exec or getattr(srv, "aof_child_pid", None):
+    if c.in_exec or aof.child_pid(srv) is not None:
         if schedule or c.in_exec:
             st.bgsave_scheduled = True
             return Status(b"Background saving scheduled")
@@ -46,6 +47,18 @@ def cmd_bgsave(c: Client, argv: list[bytes]) -> object:
     if not snapshot.bgsave(srv):
         raise CommandError("ERR")
     return Status(b"Background saving started")
+
+
+def cmd_bgrewriteaof(c: Client, argv: list[bytes]) -> object:
+    outcome = aof.bgrewriteaof(c.server, c.in_exec)
+    if outcome == "in_progress":
+        raise CommandError("ERR Background append only file rewriting already in progress")
+    if outcome == "scheduled":
+        return Status(b"Background append only file rewriting scheduled")
+    if outcome == "error":
+        raise CommandError("ERR Can't execute an AOF background rewriting. Please check the "
+                           "server logs for more information.")
+    return Status(b"Background append only file rewriting started")
 
 
 def debug_reload(c: Client, argv: list[bytes]) -> object:
@@ -84,3 +97,5 @@ def register(table: CommandTable) -> None:
     dangerous = "@admin @slow @dangerous"
     table.add("save", cmd_save, 1, "admin noscript no_multi", group=g, categories=dangerous)
     table.add("bgsave", cmd_bgsave, -1, "admin noscript", group=g, categories=dangerous)
+    table.add("bgrewriteaof", cmd_bgrewriteaof, 1, "admin noscript", group=g,
+              categories=dangerous)

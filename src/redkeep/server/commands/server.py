@@ -196,6 +196,8 @@ def install_config_hooks(server: Server) -> None:
     cfg.on_change("maxmemory", maxmemory)
     cfg.on_change("requirepass", requirepass)
     cfg.on_change("loglevel", loglevel)
+    from redkeep.persistence.aof import on_config_appendonly
+    cfg.on_change("appendonly", lambda name: on_config_appendonly(server))
     slowlog_len("slowlog-max-len")
 
 
