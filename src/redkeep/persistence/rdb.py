@@ -31,8 +31,10 @@ since redkeep's streams have none yet.
 
 from __future__ import annotations
 
+import gc
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +146,21 @@ def encode_length(n: int) -> bytes:
     return b"\x81" + struct.pack(">Q", n)
 
 
+_LEN1 = [bytes((i,)) for i in range(64)]      # one-byte lengths (6-bit encoding)
+
+
+def _short_plain(s: bytes) -> bool:
+    """A string encode_string would write as length + bytes with a one-byte length:
+    shorter than 21 bytes (never LZF) and not something that may be an integer."""
+    n = len(s)
+    if n > 20:
+        return False
+    if n > 11 or n == 0:
+        return n > 0
+    c = s[0]
+    return not (48 <= c <= 57 or c == 45)
+
+
 def encode_string(s: bytes, compress: bool = True) -> bytes:
     """rdbSaveRawString: integer encoding, then LZF when it saves space, then raw."""
     n = len(s)
@@ -175,7 +192,35 @@ def _backlen(n: int) -> bytes:
     return bytes(out)
 
 
+_LP_CACHE: dict[bytes | int, bytes] = {}   # encodings of short elements, reused a lot
+
+
 def _lp_entry(ele: bytes | int) -> bytes:
+    """lpEncodeString/lpEncodeIntegerGetType + backlen; short elements are memoised
+    (field names, small members and numbers repeat across keys)."""
+    enc = _LP_CACHE.get(ele)
+    if enc is not None:
+        return enc
+    enc = _lp_entry_uncached(ele)
+    if (ele.__class__ is int or len(ele) <= 16) and len(_LP_CACHE) < 65536:
+        _LP_CACHE[ele] = enc
+    return enc
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """Building or reading millions of objects: the cyclic GC only slows it down (none of
+    them can be part of a cycle), so it is off for the duration."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _lp_entry_uncached(ele: bytes | int) -> bytes:
     v = ele if isinstance(ele, int) else parse_ll(ele)
     if v is not None:
         if 0 <= v <= 127:
@@ -363,6 +408,14 @@ def _aux(name: str, value: bytes | int) -> bytes:
 def dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
              compress: bool = True, checksum: bool = True,
              functions: Iterable[bytes] = ()) -> bytes:
+    """A whole RDB file (see _dump_rdb)."""
+    with _bulk():
+        return _dump_rdb(keyspace_snapshot, aux, compress, checksum, functions)
+
+
+def _dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
+             compress: bool = True, checksum: bool = True,
+             functions: Iterable[bytes] = ()) -> bytes:
     """A whole RDB file: header, AUX fields (defaults for those not given: redis-ver,
     redis-bits, ctime, used-mem, aof-base), function libraries, then per non-empty
     db SELECTDB + RESIZEDB + its keys, EOF and the CRC64 (zero when not `checksum`)."""
@@ -382,14 +435,25 @@ def dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
         expires = sum(1 for _, exp in keys.values() if exp is not None)
         out.append(bytes((OP_SELECTDB,)) + encode_length(dbid))
         out.append(bytes((OP_RESIZEDB,)) + encode_length(len(keys)) + encode_length(expires))
-        for key, (value, exp) in keys.items():
-            if exp is not None:
-                out.append(struct.pack("<Bq", OP_EXPIRETIME_MS, exp))
-            rtype, payload = encode_value(value, compress, key)
-            out.append(bytes((rtype,)) + encode_string(key, compress) + payload)
+        _dump_keys(out, keys, compress)
     out.append(bytes((OP_EOF,)))
     data = b"".join(out)
     return data + struct.pack("<Q", crc64(data) if checksum else 0)
+
+
+def _dump_keys(out: list[bytes], keys: Mapping[bytes, Entry], compress: bool) -> None:
+    """The key/value records of one db; short plain strings (most keys and many values)
+    take an inlined path that writes exactly what encode_string would."""
+    short, len1, pack = _short_plain, _LEN1, struct.pack
+    append = out.append
+    for key, (value, exp) in keys.items():
+        if exp is not None:
+            append(pack("<Bq", OP_EXPIRETIME_MS, exp))
+        if value.__class__ is bytes and short(value) and short(key):
+            append(b"\x00" + len1[len(key)] + key + len1[len(value)] + value)
+            continue
+        rtype, payload = encode_value(value, compress, key)
+        append(bytes((rtype,)) + encode_string(key, compress) + payload)
 
 
 def dump_value(value: Any, compress: bool = True) -> bytes:
@@ -406,10 +470,38 @@ def _lp_backlen_size(n: int) -> int:
         4 if n < 268435455 else 5
 
 
-def listpack_items(blob: bytes) -> list[bytes | int]:
+_SMALL_TEXT = [b"%d" % i for i in range(128)]
+
+
+def listpack_texts(blob: bytes) -> list[bytes]:
+    """The elements of a listpack as strings (integers in their decimal form), with the
+    two common encodings (7-bit uint, 6-bit-length string) inlined."""
+    out: list[bytes] = []
+    append = out.append
+    small = _SMALL_TEXT
+    pos, end = 6, len(blob)
+    while pos < end:
+        b = blob[pos]
+        if b < 0x80:
+            append(small[b])
+            pos += 2
+        elif b < 0xC0:
+            n = b & 0x3F
+            append(blob[pos + 1:pos + 1 + n])
+            pos += 2 + n if n < 127 else 3 + n
+        elif b == 0xFF:
+            return out
+        else:
+            rest = listpack_items(blob, pos)
+            out.extend(x if x.__class__ is bytes else b"%d" % x for x in rest)
+            return out
+    raise RDBError("listpack: missing end marker")
+
+
+def listpack_items(blob: bytes, start: int = 6) -> list[bytes | int]:
     """The elements of a listpack: bytes for strings, int for integer encodings."""
     out: list[bytes | int] = []
-    pos, end = 6, len(blob)
+    pos, end = start, len(blob)
     unpack_from = struct.unpack_from
     while pos < end:
         b = blob[pos]
@@ -537,6 +629,10 @@ def _pairs(items: list[bytes | int]) -> list[tuple[bytes, bytes]]:
     return list(zip(texts[::2], texts[1::2], strict=True))
 
 
+def _text_pairs(texts: list[bytes]) -> list[tuple[bytes, bytes]]:
+    return list(zip(texts[::2], texts[1::2], strict=True))
+
+
 # ---- Reading: primitives ----
 
 class Reader:
@@ -656,7 +752,7 @@ def _load_quicklist(r: Reader, version: int) -> List:
         elif version == 1:
             out.extend(_text(x) for x in ziplist_items(blob))
         else:
-            out.extend(_text(x) for x in listpack_items(blob))
+            out.extend(listpack_texts(blob))
     return out
 
 
@@ -705,11 +801,11 @@ def _load_blob_object(blob: bytes, rtype: int, key: bytes, limits: Limits) -> An
     if rtype == TYPE_ZSET_ZIPLIST:
         return _zset_from_blob(_pairs(ziplist_items(blob)), limits)
     if rtype == TYPE_ZSET_LISTPACK:
-        return _zset_from_blob(_pairs(listpack_items(blob)), limits)
+        return _zset_from_blob(_text_pairs(listpack_texts(blob)), limits)
     if rtype == TYPE_HASH_ZIPLIST:
         return _hash_from(_pairs(ziplist_items(blob)), True, limits)
     if rtype == TYPE_HASH_LISTPACK:
-        return _hash_from(_pairs(listpack_items(blob)), True, limits)
+        return _hash_from(_text_pairs(listpack_texts(blob)), True, limits)
     raise RDBError(f"Unknown RDB encoding type {rtype} for key '{key.decode(errors='replace')}'")
 
 
@@ -815,6 +911,12 @@ def _check_crc(data: bytes, end: int, version: int) -> None:
 
 
 def load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
+    """Every database, AUX field and function library of an RDB file (see _load_rdb)."""
+    with _bulk():
+        return _load_rdb(data, limits)
+
+
+def _load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
     """Every database, AUX field and function library of an RDB file (rdbLoadRio)."""
     version = _check_header(data)
     out = LoadedRDB(version)
@@ -822,6 +924,8 @@ def load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
     db: dict[bytes, Entry] = out.dbs.setdefault(0, {})
     expire: int | None = None
     while True:
+        if expire is None:
+            _load_plain_strings(r, db)   # the common records, inlined
         op = r.byte()
         if op == OP_EXPIRETIME_MS:
             expire = r.millis()
@@ -852,6 +956,37 @@ def load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
     _check_crc(data, r.pos, version)
     out.dbs = {k: v for k, v in out.dbs.items() if v}
     return out
+
+
+def _load_plain_strings(r: Reader, db: dict[bytes, Entry]) -> None:
+    """Consume a run of string records whose key and value have one-byte lengths (each
+    optionally preceded by an EXPIRETIME_MS), exactly as the general loop would; stop
+    before anything else (the general loop goes on from there)."""
+    data, pos = r.data, r.pos
+    end = len(data)
+    unpack = struct.unpack_from
+    while pos + 3 <= end:
+        op = data[pos]
+        p = pos
+        expire = None
+        if op == OP_EXPIRETIME_MS:
+            if p + 12 > end:
+                break
+            expire = unpack("<q", data, p + 1)[0]
+            p += 9
+            op = data[p]
+        if op != 0:
+            break
+        kl = data[p + 1]
+        if kl >= 0x40 or p + 3 + kl > end:
+            break
+        vp = p + 2 + kl
+        vl = data[vp]
+        if vl >= 0x40 or vp + 1 + vl > end:
+            break
+        db[data[p + 2:vp]] = (data[vp + 1:vp + 1 + vl], expire)
+        pos = vp + 1 + vl
+    r.pos = pos
 
 
 def load_value(payload: bytes, limits: Limits = Limits(), key: bytes = b"") -> Any:
