@@ -231,7 +231,8 @@ HIDDEN = (
 )
 
 
-def _ping_even_with_requirepass(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+def _ping_even_with_requirepass(port: int, host: str = "127.0.0.1", timeout: float = 1.0,
+                                password: str = "") -> bool:
     """Readiness probe for servers started with requirepass: -NOAUTH means it is up."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:

@@ -73,18 +73,24 @@ def raise_fd_limit(wanted: int = 65536) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
-    """True when a fresh connection to host:port answers PING with +PONG."""
+def ping(port: int, host: str = HOST, timeout: float = 1.0, password: str = "") -> bool:
+    """True when a fresh connection to host:port answers PING with +PONG (after AUTH
+    `password` when one is given)."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
+            want = b"+PONG\r\n"
+            if password:
+                pw = password.encode()
+                s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw))
+                want = b"+OK\r\n" + want
             s.sendall(b"*1\r\n$4\r\nPING\r\n")
             data = b""
-            while not data.endswith(b"\r\n"):
+            while data.count(b"\r\n") < want.count(b"\r\n"):
                 chunk = s.recv(64)
                 if not chunk:
                     return False
                 data += chunk
-            return data == b"+PONG\r\n"
+            return data == want
     except OSError:
         return False
 
@@ -146,6 +152,7 @@ class ServerProc:
         dir: str | os.PathLike | None = None,
         port: int | None = None,
         start_timeout: float = 30.0,
+        password: str = "",
     ) -> None:
         if kind not in ("redis", "redkeep"):
             raise ValueError(f"unknown server kind {kind!r}")
@@ -156,6 +163,7 @@ class ServerProc:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port if port is not None else free_port()
         self.start_timeout = start_timeout
+        self.password = password     # AUTH before the PING that says "started"
         self.log_path = self.dir / "server.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -225,7 +233,7 @@ class ServerProc:
                 raise ServerStartError(
                     f"{self.kind} server exited with status {rc} before answering PING "
                     f"on port {self.port}\n{self.describe_log()}")
-            if ping(self.port, timeout=0.5):
+            if ping(self.port, timeout=0.5, password=self.password):
                 return
             if time.monotonic() >= deadline:
                 self.stop(remove_dir=False)

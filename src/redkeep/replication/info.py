@@ -43,7 +43,7 @@ def replication_fields(srv: Server) -> list[tuple[str, Any]]:
     for i, r in enumerate(ms.replicas.values()):
         lag = (now - r.ack_time_ms) // 1000
         ip = r.ip or r.client.addr.rsplit(":", 1)[0].strip("[]")
-        out.append((f"slave{i}", f"ip={ip},port={r.port},state={r.state.value},"
+        out.append((f"slave{i}", f"ip={ip},port={r.port},state={r.state.info_name},"
                     f"offset={r.ack_offset},lag={lag}"))
     backlog = ms.backlog
     out += [("master_failover_state", getattr(srv, "failover_state", "no-failover")),

@@ -45,16 +45,22 @@ if TYPE_CHECKING:
 
 
 class SlaveState(enum.Enum):
-    WAIT_BGSAVE_START = "wait_bgsave"
-    WAIT_BGSAVE_END = "wait_bgsave"
+    WAIT_BGSAVE_START = "wait_bgsave_start"
+    WAIT_BGSAVE_END = "wait_bgsave_end"
     SEND_BULK = "send_bulk"
     ONLINE = "online"
+
+    @property
+    def info_name(self) -> str:
+        """The state as INFO replication prints it (both WAIT_BGSAVE_* are wait_bgsave).
+        The values must stay distinct: equal values would make the two an Enum alias."""
+        return "wait_bgsave" if self.name.startswith("WAIT_BGSAVE") else self.value
 
 
 class AttachedReplica:
     __slots__ = ("client", "state", "port", "ip", "capa_eof", "capa_psync2", "ack_offset",
                  "ack_time_ms", "buffer", "buffered", "initial_offset", "hold_until_ack",
-                 "wait_since_ms", "rdb_only")
+                 "wait_since_ms", "rdb_only", "pre_psync")
 
     def __init__(self, client: Client, now_ms: int) -> None:
         self.client = client
@@ -71,6 +77,7 @@ class AttachedReplica:
         self.hold_until_ack = False
         self.wait_since_ms = now_ms
         self.rdb_only = False
+        self.pre_psync = False          # came with old SYNC: no +FULLRESYNC line
 
     def address(self) -> str:
         """ip:port as Redis names a replica in logs (announced ip, listening port)."""
@@ -137,8 +144,9 @@ class MasterSide:
             self.server.propagator.feeds.remove(self.feed)
 
     def feed(self, ops: list[Op]) -> None:
-        """A propagation feed: this node's own writes (not its master's stream)."""
-        if self.applying_master_stream:
+        """A propagation feed: this node's own writes. A replica forwards its master's
+        stream instead; its local writes (writable replica, PUBLISH) stay local."""
+        if self.applying_master_stream or self.server.upstream is not None:
             return
         data = self.encoder.encode(ops)
         if data:
@@ -176,6 +184,7 @@ class MasterSide:
             r.capa_eof = "eof" in conf.get("capa", ())
             r.capa_psync2 = "psync2" in conf.get("capa", ())
             r.rdb_only = conf.get("rdb-only", False)
+            r.pre_psync = conf.get("pre-psync", False)
         c.kind = "replica"
         return r
 
@@ -221,19 +230,24 @@ class MasterSide:
             if sibling is not None:
                 r.buffer, r.buffered = list(sibling.buffer), sibling.buffered
                 self.setup_full_resync(r, sibling.initial_offset, keep_buffer=True)
+                t.replicas.append(r)   # the payload goes to it too
                 self.log("notice", "Waiting for end of BGSAVE for SYNC")
                 return
         r.state = SlaveState.WAIT_BGSAVE_START
         r.wait_since_ms = self.server.clock.monotonic_ms()
-        if t is None and not self.server.config.repl_diskless_sync:
-            self.start_bgsave_for_replication()
+        cfg = self.server.config
+        if cfg.repl_diskless_sync and r.capa_eof and cfg.repl_diskless_sync_delay:
+            self.log("notice", "Delay next BGSAVE for diskless SYNC")   # cron starts it
+        else:
+            self.start_bgsave_for_replication()   # unless a child runs: then cron does
 
     def setup_full_resync(self, r: AttachedReplica, offset: int, keep_buffer: bool = False) -> None:
         r.state = SlaveState.WAIT_BGSAVE_END
         r.initial_offset = offset
         if not keep_buffer:
             r.buffer, r.buffered = [], 0
-        r.client.writer(b"+FULLRESYNC %s %d\r\n" % (self.server.replid.encode(), offset))
+        if not r.pre_psync:
+            r.client.writer(b"+FULLRESYNC %s %d\r\n" % (self.server.replid.encode(), offset))
 
     def start_bgsave_for_replication(self) -> None:
         """startBgsaveForReplication: every replica waiting to start gets +FULLRESYNC now."""

@@ -76,6 +76,8 @@ class Upstream:
         self.client: Any = None                 # the master client applying the stream
         self.cached: tuple[str, int] | None = None
         self.pending_full: tuple[str, int] | None = None
+        self.in_transaction: list[bytes] = []   # stream bytes of a MULTI not yet EXECuted
+        self.master_db = 0      # the stream's selected db, kept across a lost link (+CONTINUE)
         self.last_io_ms = server.clock.monotonic_ms()
         self.down_since_ms = server.clock.monotonic_ms()
         self.connecting = False
@@ -152,6 +154,7 @@ class Upstream:
         self.link = None
         self.down_since_ms = self.server.clock.monotonic_ms()
         if self.client is not None:
+            self.master_db = self.client.db.id
             self.server.free_client(self.client)
             self.client = None
         if was_up and not self.stopped:
@@ -202,13 +205,17 @@ class Upstream:
         if self.link_up:
             self.send(encode_command([b"REPLCONF", b"ACK", b"%d" % self.server.master_repl_offset]))
 
-    def new_master_client(self) -> None:
+    def new_master_client(self, db: int = 0) -> None:
+        """The client that runs the stream; a continued stream goes on in the db its
+        last SELECT chose (Redis resurrects its cached master client, db included)."""
         srv = self.server
         c = srv.new_client(f"{self.host}:{self.port}", "", writer=lambda data: None,
                            closer=self.close)
         c.kind = "master"
         c.authenticated = True
+        c.db = srv.keyspace.dbs[db]
         self.client = c
+        self.in_transaction = []
 
     def load(self, payload: bytes) -> None:
         from redkeep.persistence import snapshot
@@ -239,8 +246,10 @@ class Upstream:
         ms = srv.master_side
         ms.drop_all()
         ms.create_backlog(new_history=False)
+        self.master_db = 0
         self.new_master_client()
         self.log("notice", "MASTER <-> REPLICA sync: Finished with success")
+        self.send_ack()   # a diskless master streams only after the first ACK: don't wait cron
         self.send_ack()   # puts us online at once after a diskless transfer, as Redis
 
     def on_continue(self, replid: str) -> None:
@@ -254,7 +263,7 @@ class Upstream:
         if srv.master_side.backlog is None:
             srv.master_side.create_backlog(new_history=False)
         self.cached = None
-        self.new_master_client()
+        self.new_master_client(self.master_db)
 
     def apply(self, argv: list[bytes], nbytes: int) -> None:
         srv, ms, ks = self.server, self.server.master_side, self.server.keyspace
@@ -270,10 +279,18 @@ class Upstream:
         finally:
             ms.applying_master_stream = False
             ks.applying_master = False
+        data = encode_command(argv)
+        if c.in_multi or self.in_transaction:
+            # Like Redis's reploff, the offset moves past a transaction only at its EXEC:
+            # a link lost inside MULTI continues from the MULTI, not from its middle.
+            self.in_transaction.append(data)
+            if c.in_multi:
+                return
+            data, self.in_transaction = b"".join(self.in_transaction), []
         if ms.backlog is not None:
-            ms.feed_stream(encode_command(argv))   # sub-replicas get the same bytes
+            ms.feed_stream(data)   # sub-replicas get the same bytes
         else:
-            srv.master_repl_offset += nbytes
+            srv.master_repl_offset += len(data)
 
     # ---- Cron ----
 
@@ -314,9 +331,9 @@ def become_replica(server: Server, host: str, port: int, reason: str = "",
     PSYNC with a node that was its replica; our replicas reconnect to learn the change."""
     old = server.upstream
     if old is not None:
-        old.stop()
-        cached = old.cached
-        if cached is None and old.link_up:
+        was_up, cached = old.link_up, old.cached
+        old.stop()                 # (stop() drops the link: ask before)
+        if cached is None and was_up:
             cached = (server.replid, server.master_repl_offset)
     elif at_startup:   # `replicaof` in the config: nothing to continue from
         cached = None
@@ -362,6 +379,7 @@ def promote(server: Server, reason: str = "") -> None:
         log.warning(f"Setting secondary replication ID to {old}, valid up to offset: "
                     f"{server.second_repl_offset}. New replication ID is {server.replid}")
     server.master_side.drop_all()   # sub-replicas reconnect and PSYNC into the new history
+    server.master_side.encoder.seldb = -1   # our next write starts with a SELECT, as Redis
     server.master_side.no_replicas_since_ms = server.clock.monotonic_ms()
     server.refresh_replication_guard()
     if log is not None and reason:

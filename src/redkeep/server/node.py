@@ -261,6 +261,8 @@ class ClientConnection(asyncio.Protocol):
             aof.write_pending()
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        if self.transport.is_closing():   # the peer went away with output pending
+            return
         self.srv.stats["total_net_output_bytes"] += len(data)
         self.transport.write(data)
         c = self.client

@@ -104,6 +104,7 @@ def cmd_psync(c: Client, argv: list[bytes]) -> object:
         c.replconf = {}
     if argv[0].lower() == b"sync":
         c.replconf["capa"] = set()      # old-style SYNC: no +FULLRESYNC, disk payload only
+        c.replconf["pre-psync"] = True
     srv.master_side.psync(c, replid, offset)
     return NO_REPLY
 
