@@ -100,11 +100,49 @@ def build_rdb(server: Any) -> bytes:
     """The whole RDB file for the server's current keyspace and function libraries."""
     cfg = server.config
     aux = {"ctime": server.clock.wall_ms() // 1000,
-           "used-mem": getattr(server.keyspace, "used_memory", 0)}
+           "used-mem": getattr(server.keyspace, "used_memory", 0), **repl_aux(server)}
     st = getattr(server, "scripting", None)
     functions = [lib.code for lib in st.libraries.values()] if st is not None else []
     return dump_rdb(snapshot_keyspace(server.keyspace), aux, bool(cfg.rdbcompression),
                     bool(cfg.rdbchecksum), functions)
+
+
+def repl_aux(server: Any) -> dict[str, bytes | int]:
+    """rdbPopulateSaveInfo: the replication history the data stands for (repl-id,
+    repl-offset and the stream's selected db), so a restarted node can continue with
+    PSYNC. Only a node with a history to continue has it: a master with a backlog, or a
+    replica that is (or was) linked."""
+    ms = getattr(server, "master_side", None)
+    up = getattr(server, "upstream", None)
+    if up is not None:
+        client = up.client
+        if client is None and up.cached is None:
+            return {}
+        db = client.db.id if client is not None else up.master_db
+    elif ms is not None and ms.backlog is not None:
+        db = max(ms.encoder.seldb, 0)
+    else:
+        return {}
+    return {"repl-stream-db": db, "repl-id": server.replid.encode(),
+            "repl-offset": server.master_repl_offset}
+
+
+def restore_replication(server: Any, aux: dict[str, bytes]) -> None:
+    """After loading an RDB at startup: adopt its replication history (loadDataFromDisk).
+    A replica will ask PSYNC <repl-id> <repl-offset + 1>; a master keeps serving that
+    history to replicas that reconnect."""
+    rid, off = aux.get("repl-id"), aux.get("repl-offset")
+    if not rid or off is None or len(rid) != 40 or not off.lstrip(b"-").isdigit():
+        return
+    try:
+        db = int(aux.get("repl-stream-db", b"0"))
+    except ValueError:
+        db = 0
+    server.replid, server.master_repl_offset = rid.decode(), int(off)
+    if server.config.replicaof:
+        server.restored_master = (server.replid, server.master_repl_offset, db)
+    elif getattr(server, "master_side", None) is not None and server.master_side.backlog is None:
+        server.master_side.create_backlog(new_history=False)
 
 
 def load_into(server: Any, loaded: LoadedRDB, now_ms: int, merge: bool = False) -> tuple[int, int]:
@@ -403,6 +441,8 @@ def load_file(server: Any, path: str, merge: bool = False) -> tuple[int, int]:
     n, expired = load_into(server, loaded, now_ms, merge)
     st = state_of(server)
     st.last_load_keys_loaded, st.last_load_keys_expired = n, expired
+    if not merge:
+        restore_replication(server, loaded.aux)
     _note(server, "notice", f"Done loading RDB, keys loaded: {n}, keys expired: {expired}.")
     return n, expired
 

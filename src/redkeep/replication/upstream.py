@@ -335,8 +335,9 @@ def become_replica(server: Server, host: str, port: int, reason: str = "",
         old.stop()                 # (stop() drops the link: ask before)
         if cached is None and was_up:
             cached = (server.replid, server.master_repl_offset)
-    elif at_startup:   # `replicaof` in the config: nothing to continue from
-        cached = None
+    elif at_startup:   # `replicaof` in the config: the history dump.rdb recorded, if any
+        restored = getattr(server, "restored_master", None)
+        cached = restored[:2] if restored else None
     else:
         cached = (server.replid, server.master_repl_offset)
         server.log.notice("Before turning into a replica, using my own master parameters to "
@@ -349,6 +350,8 @@ def become_replica(server: Server, host: str, port: int, reason: str = "",
     server.master_side.drop_all()
     up = Upstream(server, host, port)
     up.cached = cached
+    if at_startup and getattr(server, "restored_master", None):
+        up.master_db = server.restored_master[2]
     server.upstream = up
     server.keyspace.is_replica = True
     if getattr(server, "log", None) is not None:
