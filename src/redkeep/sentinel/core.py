@@ -34,7 +34,9 @@ Per instance and tick (sentinelHandleRedisInstance):
      UPDATE_CONFIG — +switch-master: the master's address becomes the promoted one and
      the old master and other replicas become its replicas.
 Peers converge through hellos: a hello carrying a higher config epoch for a master
-with another address switches us too (+config-update-from). Votes: one per epoch
+with another address than the one we advertise switches us too (+config-update-from);
+from RECONF_SLAVES on, a leader advertises the promoted replica's address with its new
+config epoch (sentinelGetCurrentMasterAddress). Votes: one per epoch
 (sentinelVoteLeader). Clock jumps (tick deltas < 0 or > 2 s) enter TILT for 30 s,
 during which nothing is decided.
 """
@@ -69,6 +71,7 @@ SLAVE_RECONF_TIMEOUT = 10_000
 ELECTION_TIMEOUT = 10_000
 MAX_DESYNC = 1_000
 MAX_PENDING_COMMANDS = 100
+MIN_LINK_RECONNECT_PERIOD = 15_000
 HELLO_CHANNEL = b"__sentinel__:hello"
 
 
@@ -140,6 +143,8 @@ class SentinelCore:
     previous_time: int = 0
     running_scripts: int = 0
     simfailure: set[str] = field(default_factory=set)
+    # how a log line shows a point of our (monotonic) time; the shell shows a wall date
+    format_time: Any = field(default=lambda ms: f"{ms} (ms)")
     _links: dict[int, _Link] = field(default_factory=dict)
     _next_link: int = 1
 
@@ -170,6 +175,7 @@ class SentinelCore:
         live = ln.inst.live
         live.link_connected = True
         live.link_since = now
+        self._send_ping(ln.inst, ln.master, now)   # a PING as soon as the link is up
 
     def link_down(self, lid: int, now: int) -> None:
         ln = self._links.get(lid)
@@ -305,10 +311,21 @@ class SentinelCore:
         ln = self._links[inst._link_id]
         ip = self.announce_ip or "{local-ip}"   # the shell fills in the link's local address
         port = self.announce_port or self.port
-        payload = (f"{ip},{port},{self.myid},{self.current_epoch},{m.name},{m.addr[0]},"
-                   f"{m.addr[1]},{m.config_epoch}")
+        addr = self.current_master_addr(m)
+        payload = (f"{ip},{port},{self.myid},{self.current_epoch},{m.name},{addr[0]},"
+                   f"{addr[1]},{m.config_epoch}")
         if self._send(inst, m, [b"PUBLISH", HELLO_CHANNEL, payload.encode()], "hello"):
             ln.last_pub_time = now
+
+    @staticmethod
+    def current_master_addr(m: Master) -> Addr:
+        """sentinelGetCurrentMasterAddress: once the promoted replica acknowledged its
+        promotion (RECONF_SLAVES and later) the new address goes with the new config
+        epoch; advertising the old one with it would pin the peers to the old master."""
+        if m.flags & Flag.FAILOVER_IN_PROGRESS and m.promoted is not None and \
+                m.failover_state in (FailoverState.RECONF_SLAVES, FailoverState.UPDATE_CONFIG):
+            return m.promoted
+        return m.addr
 
     def force_hello_update(self, m: Master) -> None:
         """sentinelForceHelloUpdateForMaster: hellos go out on the next tick."""
@@ -329,8 +346,9 @@ class SentinelCore:
             elapsed = 0
         down_after = m.down_after_ms
         ln = self._links.get(getattr(inst, "_link_id", 0))
-        if ln is not None and ln.connected and live.act_ping_time and \
-                now - live.act_ping_time > down_after // 2 and now - live.last_pong_time > down_after // 2:
+        if ln is not None and ln.connected and now - live.link_since > MIN_LINK_RECONNECT_PERIOD \
+                and live.act_ping_time and now - live.act_ping_time > down_after // 2 \
+                and now - live.last_pong_time > down_after // 2:
             self.link_down(inst._link_id, now)   # the link looks stuck: reconnect
             self.actions.append(Disconnect(inst._link_id))
         flags = inst.flags
@@ -449,7 +467,7 @@ class SentinelCore:
                 m.failover_delay_logged = m.failover_start_time
                 self.actions.append(Event("warning", "", (
                     f"Next failover delay: I will not start a failover before "
-                    f"{m.failover_start_time + m.failover_timeout * 2} (ms)")))
+                    f"{self.format_time(m.failover_start_time + m.failover_timeout * 2)}")))
             return False
         self.start_failover(m, now)
         return True
@@ -630,7 +648,9 @@ class SentinelCore:
         m.addr = new
         m.live.o_down_since = m.live.s_down_since = 0
         for a in keep:
-            m.replicas[a] = Replica(a, live=Liveness(last_avail_time=now, last_pong_time=now))
+            r = m.replicas[a] = Replica(a, live=Liveness(
+                last_avail_time=now, last_pong_time=now, act_ping_time=now))
+            self._ev("notice", "+slave", r, m)
         self.flush_config()
 
     def reset_master(self, m: Master, now: int, keep_sentinels: bool) -> None:
@@ -661,6 +681,8 @@ class SentinelCore:
         if ln is None:
             return
         ln.pending = max(0, ln.pending - 1)
+        if reply is None:
+            return   # no connection: nothing was answered (Redis's callbacks skip NULL)
         inst, m = ln.inst, ln.master
         if tag == "ping":
             self._on_ping_reply(inst, m, reply, now)
@@ -837,7 +859,10 @@ class SentinelCore:
         if m.config_epoch < mepoch:
             m.config_epoch = mepoch
             self.flush_config()
-            if (mip, mport) != m.addr:
+            # Compared with the address we advertise, not m.addr: a leader still
+            # reconfiguring replicas already stands for the promoted one, and a newer
+            # config naming the old master again must win over it.
+            if (mip, mport) != self.current_master_addr(m):
                 self._ev("warning", "+config-update-from", si, m)
                 old = m.addr
                 self.event("warning", "+switch-master",

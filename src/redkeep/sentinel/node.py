@@ -106,7 +106,8 @@ class InstanceLink:
             self.close()
             node.core.connect_finished(act.link)
             return
-        if self.closed:
+        if self.closed:   # dropped while connecting: close what just opened
+            self.close()
             node.core.connect_finished(act.link)
             return
         node.core.connect_finished(act.link)
