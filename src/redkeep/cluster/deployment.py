@@ -249,51 +249,51 @@ def write_sentinel_config(node: NodeSpec, master: NodeSpec, topo: Topology) -> N
     Path(node.config).write_text("\n".join(lines) + "\n")
 
 
+def wait_for(node: NodeSpec, ready: Any, what: str, deadline_s: float) -> None:
+    """Poll `ready()` until it is true; RuntimeError naming the node and its log if not."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{node.name} on port {node.port} did not {what} in "
+                       f"{deadline_s:.0f}s; see {node.logfile}")
+
+
 def start_node(node: NodeSpec, deadline_s: float = 15.0) -> None:
     result = subprocess.run(server_command(node), capture_output=True, text=True,
                             timeout=deadline_s)
     if result.returncode != 0:
         raise RuntimeError(f"{node.name} did not start: "
                            f"{(result.stderr or result.stdout).strip()}")
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if ping(node.port):
-            node.pid = _read_pid(node.pidfile)
-            if node.pid:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{node.name} on port {node.port} did not answer PING in "
-                       f"{deadline_s:.0f}s; see {node.logfile}")
+
+    def answering() -> bool:
+        node.pid = _read_pid(node.pidfile) if ping(node.port) else 0
+        return bool(node.pid)
+
+    wait_for(node, answering, "answer PING", deadline_s)
 
 
 def wait_linked(node: NodeSpec, password: str, deadline_s: float = 30.0) -> None:
     """Until a replica reports master_link_status:up."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if info(node.port, password).get("master_link_status") == "up":
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{node.name} on port {node.port} did not link to its master in "
-                       f"{deadline_s:.0f}s; see {node.logfile}")
+    wait_for(node, lambda: info(node.port, password).get("master_link_status") == "up",
+             "link to its master", deadline_s)
 
 
 def wait_sentinel_ready(node: NodeSpec, topo: Topology, deadline_s: float = 30.0) -> None:
     """Until the sentinel knows every replica and every other sentinel of the group."""
-    deadline = time.monotonic() + deadline_s
-    want_r, want_s = topo.replicas, topo.sentinels - 1
-    while time.monotonic() < deadline:
+    def discovered() -> bool:
         try:
             m = command(node.port, "SENTINEL", "MASTER", topo.master_name)
         except OSError:
-            m = None
-        if isinstance(m, list):
-            d = dict(zip(m[::2], m[1::2], strict=False))
-            if int(d.get("num-slaves", -1)) >= want_r and \
-                    int(d.get("num-other-sentinels", -1)) >= want_s:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{node.name} on port {node.port} did not discover the group in "
-                       f"{deadline_s:.0f}s; see {node.logfile}")
+            return False
+        if not isinstance(m, list):
+            return False
+        d = dict(zip(m[::2], m[1::2], strict=False))
+        return int(d.get("num-slaves", -1)) >= topo.replicas and \
+            int(d.get("num-other-sentinels", -1)) >= topo.sentinels - 1
+
+    wait_for(node, discovered, "discover the group", deadline_s)
 
 
 def plan(root: Path, topo: Topology) -> Deployment:

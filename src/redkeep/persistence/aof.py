@@ -1114,14 +1114,8 @@ def rewrite_background(server: Any) -> bool:
 def _child_rewrite(server: Any) -> None:
     status = 1
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
-        log = getattr(server, "log", None)
-        if log is not None:
-            from redkeep.log import Logger
-            from redkeep.persistence.snapshot import _level_name
-            server.log = Logger(log.logfile, _level_name(log.level), role="C")
+        from redkeep.persistence.snapshot import become_child
+        become_child(server)
         tmp = f"temp-rewriteaof-bg-{os.getpid()}.aof"
         try:
             _write_synced(os.path.join(server.config.dir, tmp), base_bytes(server))

@@ -269,15 +269,20 @@ def bgsave(server: Any) -> bool:
     return True
 
 
+def become_child(server: Any) -> None:
+    """In a forked child: default signal handling, and log lines marked C (child)."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_DFL)
+    log = _log(server)
+    if log is not None:
+        from redkeep.log import Logger
+        server.log = Logger(log.logfile, _level_name(log.level), role="C")
+
+
 def _child_save(server: Any) -> None:
     status = 1
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        log = _log(server)
-        if log is not None:
-            from redkeep.log import Logger
-            server.log = Logger(log.logfile, _level_name(log.level), role="C")
+        become_child(server)
         cfg = server.config
         write_rdb_file(cfg.dir, cfg.dbfilename, build_rdb(server), os.getpid())
         _note(server, "notice", "DB saved on disk")

@@ -154,8 +154,7 @@ def _reap(pid: Any) -> bool:
 def _child_write(server: Any, fd: int) -> None:
     status = 1
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        snapshot.become_child(server)
         view = memoryview(snapshot.build_rdb(server))
         while view:
             view = view[os.write(fd, view):]

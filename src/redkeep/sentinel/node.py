@@ -388,13 +388,12 @@ def run_sentinel(argv: list[str]) -> int:
     import signal
     import sys
 
-    from redkeep import REDIS_VERSION
     from redkeep.clock import SystemClock
     from redkeep.log import Logger
     from redkeep.sentinel.commands import build_sentinel_table
     from redkeep.sentinel.config import SentinelConfig, check_config_file, new_myid
     from redkeep.server.config import ConfigFatalLogError, ConfigFileError
-    from redkeep.server.node import Node, daemonize
+    from redkeep.server.node import Node, boot_process, write_pidfile
     from redkeep.server.server import Server
 
     try:
@@ -412,29 +411,12 @@ def run_sentinel(argv: list[str]) -> int:
     sc = cfg.server
     problem = check_config_file(cfg.path)
     if problem:
-        Logger(sc.logfile if not sc.daemonize else sc.logfile, "notice", role="X").warning(problem)
+        Logger(sc.logfile, "notice", role="X").warning(problem)
         return 1
-    if sc.daemonize:
-        daemonize()
-    logfile = sc.logfile or (os.devnull if sc.daemonize else "")
-    log = Logger(logfile, sc.loglevel, role="X")
-    log.warning("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo")
-    log.warning(f"Redis version={REDIS_VERSION}, bits=64, commit=00000000, modified=0, "
-                f"pid={os.getpid()}, just started (redkeep)")
-    log.warning("Configuration loaded")
-    if sc.dir:
-        try:
-            os.chdir(sc.dir)
-        except OSError as e:
-            log.warning(f"Can't chdir to '{sc.dir}': {e.strerror}")
-            return 1
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    booted = boot_process(sc, "X", "X")
+    if booted is None:
+        return 1
+    log, loop = booted
     server = Server(sc, SystemClock(), table=build_sentinel_table())
     server.log = log
     fresh = not cfg.myid
@@ -451,12 +433,7 @@ def run_sentinel(argv: list[str]) -> int:
     if fresh:
         snode.flush()
     log.warning(f"Sentinel ID is {core.myid}")
-    if sc.pidfile:
-        try:
-            with open(sc.pidfile, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
-        except OSError as e:
-            log.warning(f"Failed to write PID file: {e.strerror}")
+    write_pidfile(sc.pidfile, log)
     snode.start()
 
     def on_signal(sig: int) -> None:

@@ -464,17 +464,18 @@ def daemonize() -> None:
         os.close(fd)
 
 
-def run_server(config: Any) -> int:
-    """Start a data node from a loaded ServerConfig; returns the exit status."""
+def boot_process(config: Any, early_role: str, role: str
+                 ) -> tuple[Logger, asyncio.AbstractEventLoop] | None:
+    """What redis-server and redis-sentinel do before serving: daemonize, the starting
+    log lines, chdir to `dir`, the event loop (uvloop). None when it can't go on."""
     from redkeep import REDIS_VERSION
-    from redkeep.clock import SystemClock
 
     if config.daemonize:
         daemonize()
     logfile = config.logfile
     if config.daemonize and not logfile:
         logfile = os.devnull
-    early = Logger(logfile, config.loglevel, role="C")
+    early = Logger(logfile, config.loglevel, role=early_role)
     early.warning("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo")
     early.warning(f"Redis version={REDIS_VERSION}, bits=64, commit=00000000, modified=0, "
                   f"pid={os.getpid()}, just started (redkeep)")
@@ -484,8 +485,7 @@ def run_server(config: Any) -> int:
             os.chdir(config.dir)
         except OSError as e:
             early.warning(f"Can't chdir to '{config.dir}': {e.strerror}")
-            return 1
-    log = Logger(logfile, config.loglevel, role="M")
+            return None
     try:
         import uvloop
         uvloop.install()
@@ -493,6 +493,26 @@ def run_server(config: Any) -> int:
         pass
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    return Logger(logfile, config.loglevel, role=role), loop
+
+
+def write_pidfile(path: str, log: Logger) -> None:
+    if path:
+        try:
+            with open(path, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+        except OSError as e:
+            log.warning(f"Failed to write PID file: {e.strerror}")
+
+
+def run_server(config: Any) -> int:
+    """Start a data node from a loaded ServerConfig; returns the exit status."""
+    from redkeep.clock import SystemClock
+
+    booted = boot_process(config, "C", "M")
+    if booted is None:
+        return 1
+    log, loop = booted
     server = Server(config, SystemClock())
     node = Node(server, log)
     server.log = log
@@ -511,12 +531,7 @@ def run_server(config: Any) -> int:
     if config.replicaof:
         from redkeep.replication.upstream import become_replica
         become_replica(server, config.replicaof[0], config.replicaof[1], at_startup=True)
-    if config.pidfile:
-        try:
-            with open(config.pidfile, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
-        except OSError as e:
-            log.warning(f"Failed to write PID file: {e.strerror}")
+    write_pidfile(config.pidfile, log)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, node, sig)
     log.notice("Ready to accept connections tcp")
