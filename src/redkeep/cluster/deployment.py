@@ -206,19 +206,15 @@ def pick_ports(first: int, count: int) -> list[int]:
     return ports
 
 
+def _process_lines(node: NodeSpec) -> list[str]:
+    """What every daemon `up` starts has: its port, loopback, its pidfile, log and dir."""
+    return ["# written by `redkeep up`", f"port {node.port}", "bind 127.0.0.1 -::1",
+            "daemonize yes", f'pidfile "{node.pidfile}"', f'logfile "{node.logfile}"',
+            f'dir "{node.dir}"']
+
+
 def write_node_config(node: NodeSpec, extra: list[str]) -> None:
-    lines = [
-        "# written by `redkeep up`",
-        f"port {node.port}",
-        "bind 127.0.0.1 -::1",
-        "daemonize yes",
-        f'pidfile "{node.pidfile}"',
-        f'logfile "{node.logfile}"',
-        f'dir "{node.dir}"',
-        'save ""',
-        "appendonly no",
-        *extra,
-    ]
+    lines = [*_process_lines(node), 'save ""', "appendonly no", *extra]
     Path(node.config).write_text("\n".join(lines) + "\n")
 
 
@@ -232,13 +228,7 @@ def server_command(node: NodeSpec) -> list[str]:
 def write_sentinel_config(node: NodeSpec, master: NodeSpec, topo: Topology) -> None:
     name = topo.master_name
     lines = [
-        "# written by `redkeep up`",
-        f"port {node.port}",
-        "bind 127.0.0.1 -::1",
-        "daemonize yes",
-        f'pidfile "{node.pidfile}"',
-        f'logfile "{node.logfile}"',
-        f'dir "{node.dir}"',
+        *_process_lines(node),
         f"sentinel monitor {name} 127.0.0.1 {master.port} {topo.quorum}",
         f"sentinel down-after-milliseconds {name} {topo.down_after_ms}",
         f"sentinel failover-timeout {name} {topo.failover_timeout_ms}",

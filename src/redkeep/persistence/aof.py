@@ -681,14 +681,8 @@ def base_bytes(server: Any) -> bytes:
 
 
 def _write_synced(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from redkeep.persistence.snapshot import write_all_synced
+    write_all_synced(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), data)
 
 
 def rewrite_foreground(server: Any, target: str) -> bool:

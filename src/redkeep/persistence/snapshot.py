@@ -191,6 +191,17 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def write_all_synced(fd: int, data: bytes) -> None:
+    """Write every byte to `fd`, fsync it and close it (closed even on errors)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_rdb_file(directory: str, filename: str, data: bytes, pid: int) -> None:
     """temp-<pid>.rdb, fsync, rename, fsync the directory. Raises OSError (with Redis's
     text) and leaves no temp file behind."""
@@ -201,13 +212,7 @@ def write_rdb_file(directory: str, filename: str, data: bytes, pid: int) -> None
         raise OSError(e.errno, f"Failed opening the temp RDB file temp-{pid}.rdb (in server "
                       f"root dir {directory}) for saving: {e.strerror}") from e
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_all_synced(fd, data)
         os.replace(tmp, os.path.join(directory, filename))
     except OSError as e:
         try:
