@@ -187,20 +187,35 @@ def cmd_myid(c: Client, argv: list[bytes]) -> object:
 
 
 def cmd_monitor(c: Client, argv: list[bytes]) -> object:
+    """SENTINEL MONITOR: Redis's checks in Redis's order (quorum and port parsed as
+    strict integers, quorum > 0, an IP literal unless resolve-hostnames, then
+    createSentinelRedisInstance's port range and duplicate-name errors)."""
+    import ipaddress
+
+    from redkeep.sentinel.config import _string2ll, default_resolver
+
     node = _node(c)
     name = argv[2].decode("utf-8", "replace")
-    try:
-        port = int(argv[4])
-    except ValueError:
-        port = -1
-    quorum = parse_int(argv[5]) if argv[5].lstrip(b"-").isdigit() else 0
-    if not 0 < port < 65536:
-        raise CommandError("ERR Invalid port number")
+    host = argv[3].decode("utf-8", "replace")
+    quorum = _string2ll(argv[5].decode("utf-8", "replace"))
+    if quorum is None:
+        raise CommandError("ERR Invalid quorum")
+    port = _string2ll(argv[4].decode("utf-8", "replace"))
+    if port is None:
+        raise CommandError("ERR Invalid port")
     if quorum <= 0:
         raise CommandError("ERR Quorum must be 1 or greater.")
+    try:
+        ip = str(ipaddress.ip_address(host))
+    except ValueError:
+        ip = default_resolver(host) if node.cfg.resolve_hostnames else None
+    if ip is None:
+        raise CommandError("ERR Invalid IP address or hostname specified")
+    if not 0 <= port <= 65535:
+        raise CommandError("ERR Invalid port number.")
     if name in node.core.masters:
-        raise CommandError("ERR Duplicated master name")
-    m = Master(name, (argv[3].decode("utf-8", "replace"), port), quorum)
+        raise CommandError("ERR Duplicate master name.")
+    m = Master(name, (host if node.cfg.resolve_hostnames else ip, port), quorum)
     node.core.monitor(m, node.now())
     node.kick()
     return OK
@@ -266,21 +281,52 @@ def cmd_config(c: Client, argv: list[bytes]) -> object:
         if err:
             raise CommandError(err)
         return OK
-    raise CommandError("ERR Only SENTINEL CONFIG GET <param> / SET <param> <value> "
+    raise CommandError("ERR Only SENTINEL CONFIG GET <option> / SET <option> <value> "
                        "are supported.")
 
 
+# SENTINEL DEBUG parameters: name -> (module, attribute) holding the value in ms.
+_DEBUG_PARAMS = (
+    ("INFO-PERIOD", "core", "INFO_PERIOD"), ("PING-PERIOD", "core", "PING_PERIOD"),
+    ("ASK-PERIOD", "core", "ASK_PERIOD"), ("PUBLISH-PERIOD", "core", "PUBLISH_PERIOD"),
+    ("DEFAULT-DOWN-AFTER", "config", "DEFAULT_DOWN_AFTER"),
+    ("DEFAULT-FAILOVER-TIMEOUT", "config", "DEFAULT_FAILOVER_TIMEOUT"),
+    ("TILT-TRIGGER", "core", "TILT_TRIGGER"), ("TILT-PERIOD", "core", "TILT_PERIOD"),
+    ("SLAVE-RECONF-TIMEOUT", "core", "SLAVE_RECONF_TIMEOUT"),
+    ("MIN-LINK-RECONNECT-PERIOD", "core", "MIN_LINK_RECONNECT_PERIOD"),
+    ("ELECTION-TIMEOUT", "core", "ELECTION_TIMEOUT"),
+    ("SCRIPT-MAX-RUNTIME", "scripts", "SCRIPT_MAX_RUNTIME"),
+    ("SCRIPT-RETRY-DELAY", "scripts", "SCRIPT_RETRY_DELAY"),
+)
+
+
+def _debug_module(which: str) -> Any:
+    from redkeep.sentinel import config, core, scripts
+    return {"core": core, "config": config, "scripts": scripts}[which]
+
+
 def cmd_debug(c: Client, argv: list[bytes]) -> object:
-    from redkeep.sentinel import core as k
-    params = [("INFO-PERIOD", k.INFO_PERIOD), ("PING-PERIOD", k.PING_PERIOD),
-              ("ASK-PERIOD", k.ASK_PERIOD), ("PUBLISH-PERIOD", k.PUBLISH_PERIOD),
-              ("DEFAULT-DOWN-AFTER", k.DEFAULT_DOWN_AFTER),
-              ("DEFAULT-FAILOVER-TIMEOUT", 180000), ("TILT-TRIGGER", k.TILT_TRIGGER),
-              ("TILT-PERIOD", k.TILT_PERIOD), ("SLAVE-RECONF-TIMEOUT", k.SLAVE_RECONF_TIMEOUT),
-              ("MIN-LINK-RECONNECT-PERIOD", 15000)]
+    """SENTINEL DEBUG: list the timing parameters, or set `<param> <ms>` pairs in order
+    (sentinelSetDebugConfigParameters; values must be integers > 0)."""
+    from redkeep.sentinel.config import _string2ll
+
     if len(argv) == 2:
-        return _kv(c, params)
-    raise CommandError("ERR SENTINEL DEBUG changing timing parameters is not supported")
+        return _kv(c, [(n, getattr(_debug_module(mod), attr)) for n, mod, attr in _DEBUG_PARAMS])
+    known = {n.lower(): (mod, attr) for n, mod, attr in _DEBUG_PARAMS}
+    j = 2
+    while j < len(argv):
+        option = argv[j].decode("utf-8", "replace")
+        where = known.get(option.lower())
+        if where is None or j + 1 >= len(argv):
+            raise CommandError("ERR Unknown option or number of arguments for "
+                               f"SENTINEL DEBUG '{option}'")
+        text = argv[j + 1].decode("utf-8", "replace")
+        value = _string2ll(text)
+        if value is None or value <= 0:
+            raise CommandError(f"ERR Invalid argument '{text}' for SENTINEL DEBUG '{option}'")
+        setattr(_debug_module(where[0]), where[1], value)
+        j += 2
+    return OK
 
 
 def cmd_pending_scripts(c: Client, argv: list[bytes]) -> object:
@@ -365,7 +411,7 @@ def cmd_role(c: Client, argv: list[bytes]) -> object:
 def cmd_info(c: Client, argv: list[bytes]) -> object:
     from redkeep.resp.types import Verbatim
     text = _node(c).info_text([a.decode("utf-8", "replace").lower() for a in argv[1:]])
-    return Verbatim(b"txt", text.encode()) if c.resp == 3 else text.encode()
+    return Verbatim(text.encode()) if c.resp == 3 else text.encode()
 
 
 def build_sentinel_table() -> CommandTable:
@@ -395,7 +441,7 @@ def build_sentinel_table() -> CommandTable:
             ("ckquorum", cmd_ckquorum, 3), ("flushconfig", cmd_flushconfig, 2),
             ("myid", cmd_myid, 2), ("monitor", cmd_monitor, 6), ("remove", cmd_remove, 3),
             ("set", cmd_set, -3), ("info-cache", cmd_info_cache, -3),
-            ("simulate-failure", cmd_simulate_failure, -3), ("config", cmd_config, -4),
+            ("simulate-failure", cmd_simulate_failure, -3), ("config", cmd_config, -3),
             ("debug", cmd_debug, -2), ("pending-scripts", cmd_pending_scripts, 2),
             ("help", cmd_help, 2)):
         table.add_subcommand(s, name, fn, arity, "admin loading stale")
