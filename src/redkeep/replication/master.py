@@ -123,6 +123,9 @@ class MasterSide:
         self.applying_master_stream = False   # a replica applying its master's commands
         self.no_replicas_since_ms = server.clock.monotonic_ms()
         self.transfer: Any = None            # replication.transfer.Transfer in progress
+        # replicas (client ids) with stream bytes queued: the node writes them before
+        # it writes any client's reply (server.node.Node.flush_replicas)
+        self.unflushed: set[int] = set()
 
     # ---- The stream ----
 
@@ -162,9 +165,11 @@ class MasterSide:
         self.server.stats["total_net_repl_output_bytes"] = \
             self.server.stats.get("total_net_repl_output_bytes", 0) + len(data) * len(self.replicas)
         limit = self.server.config.client_output_buffer_limit["replica"][0]
+        unflushed = self.unflushed
         for r in list(self.replicas.values()):
             if r.state is not SlaveState.WAIT_BGSAVE_START:
                 r.send(data)
+                unflushed.add(r.client.id)
                 if limit and r.buffered > limit:
                     self.drop(r, "for overcoming of output buffer limits")
 

@@ -559,7 +559,11 @@ class SentinelCore:
         self._ev("notice", "+failover-state-send-slaveof-noone", r, m)
 
     def send_slaveof(self, inst: Any, m: Master, addr: Addr | None) -> bool:
-        """MULTI / SLAVEOF / CONFIG REWRITE / CLIENT KILL normal+pubsub / EXEC."""
+        """MULTI / SLAVEOF / CONFIG REWRITE / CLIENT KILL normal+pubsub / EXEC; a promotion
+        (SLAVEOF NO ONE) is followed by an INFO, redkeep's addition: its reply (after
+        EXEC's, replies come in order) shows role:master at once instead of at the next
+        1 s INFO poll, so WAIT_PROMOTION ends up to a second earlier. Sent once per
+        failover (the state moves on), so it can't turn into a loop."""
         target = [b"NO", b"ONE"] if addr is None else [addr[0].encode(), b"%d" % addr[1]]
         ok = self._send(inst, m, [b"MULTI"], "discard")
         if not ok:
@@ -568,6 +572,8 @@ class SentinelCore:
                      [b"CLIENT", b"KILL", b"TYPE", b"normal"],
                      [b"CLIENT", b"KILL", b"TYPE", b"pubsub"], [b"EXEC"]):
             self._send(inst, m, argv, "discard")
+        if addr is None:
+            self._send(inst, m, [b"INFO"], "info")
         return True
 
     def _failover_send_slaveof_noone(self, m: Master, now: int) -> None:

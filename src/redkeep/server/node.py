@@ -256,9 +256,13 @@ class ClientConnection(asyncio.Protocol):
         out = self._out
         if not out or self.transport is None:
             return
-        aof = self.srv.aof
+        srv = self.srv
+        aof = srv.aof
         if aof is not None and aof.pending:   # the AOF gets the writes before the replies
             aof.write_pending()
+        unsent = srv.master_side.unflushed
+        if unsent and self.client is not None and self.client.kind != "replica":
+            self.node.flush_replicas(unsent)   # so do the replicas (kill -9 loses less)
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         if self.transport.is_closing():   # the peer went away with output pending
@@ -416,6 +420,16 @@ class Node:
         held, self._held = self._held, set()
         for conn in sorted(held, key=lambda h: h.client.id if h.client else 0):
             conn.resume()
+
+    def flush_replicas(self, cids: set[int]) -> None:
+        """Write the replication stream queued for replicas now, before a client's reply:
+        a write acknowledged to a client is then already in the replicas' sockets."""
+        ids = list(cids)
+        cids.clear()
+        for cid in ids:
+            conn = self.connections.get(cid)
+            if conn is not None and not conn._closed:
+                conn._flush()
 
     def kill_client(self, cid: int) -> None:
         conn = self.connections.get(cid)
