@@ -202,7 +202,9 @@ def no_such_master(cfg: SentinelConfig, name: str) -> str:
         return (f"{NO_SUCH_MASTER} '{name}' is not monitored here; no master is monitored "
                 "(a 'sentinel monitor <name> <ip> <port> <quorum>' line names one).")
     names = ", ".join(cfg.masters)
-    return f"{NO_SUCH_MASTER} '{name}' is not monitored here; monitored masters: {names}."
+    where = f" (in {cfg.server.config_file})" if cfg.server.config_file else ""
+    return (f"{NO_SUCH_MASTER} '{name}' is not monitored here{where}; monitored "
+            f"masters: {names}.")
 
 
 def propagate_down_after(m: Master) -> None:

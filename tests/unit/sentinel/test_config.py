@@ -220,7 +220,7 @@ def test_seed_003_typo_names_the_monitored_masters(tmp_path: Path) -> None:
     bad = "sentinel down-after-milliseconds mymaster 5000"
     assert err.line == bad and lines[err.lineno - 1] == bad
     assert err.message == ("No such master with specified name. 'mymaster' is not monitored "
-                           "here; monitored masters: master1.")
+                           f"here (in {tmp_path / 'sentinel.conf'}); monitored masters: master1.")
     assert "monitored masters: master1." in str(err) and ">>> 'sentinel down-after-milliseconds mymaster 5000'" in str(err)
     fixed = load(tmp_path, text.replace("mymaster", "master1") + "\n")
     assert fixed.masters["master1"].down_after_ms == 5000
