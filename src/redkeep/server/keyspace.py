@@ -218,6 +218,32 @@ class Database:
             for c in clients:
                 c.dirty_cas = True
 
+    def bulk_load(self, entries: dict[bytes, tuple[Any, int | None]], now_ms: int) -> int:
+        """Fill an empty database with (value, expire-or-None) entries (loading an RDB):
+        what set_key + set_expire would do, without per-key bookkeeping nobody can need
+        yet (no client watches, waits or tracks access before loading is over). Entries
+        already expired at `now_ms` are skipped; returns how many were."""
+        if self.data or self.access is not None or self.ks.notify_flags & NOTIFY_NEW:
+            raise ValueError("bulk_load needs an empty, untracked database")
+        data, expires, heap, cmem = self.data, self.expires, self._heap, self._container_mem
+        mem = expired = 0
+        for key, (value, when) in entries.items():
+            if when is not None:
+                if when < now_ms:
+                    expired += 1
+                    continue
+                expires[key] = when
+                heap.append((when, key))
+            data[key] = value
+            if value.__class__ is bytes:
+                mem += KEY_OVERHEAD + len(key) + len(value)
+            else:
+                size = cmem[key] = estimate_size(key, value)
+                mem += size
+        heapq.heapify(heap)
+        self.ks.used_memory += mem
+        return expired
+
     def set_expire(self, key: bytes, when_ms: int) -> None:
         self.expires[key] = when_ms
         heapq.heappush(self._heap, (when_ms, key))
