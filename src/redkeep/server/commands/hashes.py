@@ -7,8 +7,8 @@ numbers as strtold does (`parse_long_double`: hex, inf, no spaces) and adds in x
 double (server.longdouble). HSCAN returns a listpack hash whole with cursor 0, as Redis
 does, and walks a hashtable with the cursors of server.scan.
 
-Replication is a later issue: Redis propagates HINCRBYFLOAT as HSET of the new value
-(so replicas never redo float arithmetic).
+Propagation: HINCRBYFLOAT goes downstream as HSET of the value it produced (so replicas
+and the AOF never redo float arithmetic), as in Redis 7.0.15.
 """
 
 from __future__ import annotations
@@ -269,6 +269,7 @@ def cmd_hincrbyfloat(c: Client, argv: list[bytes]) -> object:
     text = longdouble.format_human(new)
     h.set_field(field, text, *_limits(c))
     _written(c, key, "hincrbyfloat")
+    c.propagate_as = [[b"HSET", key, field, text]]   # the value, not the float sum
     return text
 
 

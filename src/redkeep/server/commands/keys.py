@@ -38,7 +38,7 @@ from redkeep.resp.parser import parse_ll
 from redkeep.resp.types import OK, Status
 from redkeep.server import errors
 from redkeep.server.arguments import parse_int
-from redkeep.server.commands.strings import modified, notify
+from redkeep.server.commands.strings import deletion_command, modified, notify
 from redkeep.server.config import NOTIFY_GENERIC
 from redkeep.server.connection import Client
 from redkeep.server.errors import CommandError
@@ -529,10 +529,13 @@ def _expire_generic(c: Client, argv: list[bytes], name: str, relative: bool,
     if when <= now and not c.server.keyspace.is_replica:
         db.delete(key)
         modified(c, key, "del", NOTIFY_GENERIC)
+        c.propagate_as = [[deletion_command(c.server.config.lazyfree_lazy_expire), key]]
         return 1
     db.set_expire(key, when)
     db.signal_modified(key)
     modified(c, key, "expire", NOTIFY_GENERIC)
+    if relative or seconds:   # downstream the time is absolute ms: PEXPIREAT, same options
+        c.propagate_as = [[b"PEXPIREAT", key, b"%d" % when, *argv[3:]]]
     return 1
 
 
@@ -602,11 +605,21 @@ def _check_flush_args(argv: list[bytes]) -> None:
         raise CommandError(errors.SYNTAX)
 
 
+def force_propagation(c: Client, argv: list[bytes], dirty_before: int) -> None:
+    """forceCommandPropagation: FLUSHDB/FLUSHALL go downstream even when they changed
+    nothing (an empty db), so a replica that drifted is flushed too."""
+    srv = c.server
+    if srv.dirty == dirty_before and srv.propagator.feeds:
+        srv.propagator.also(c.db.id, argv)
+
+
 def cmd_flushdb(c: Client, argv: list[bytes]) -> object:
     _check_flush_args(argv)
     key_iterators(c.server.keyspace).forget(c.db)
     encoding_notes(c.server.keyspace).forget(c.db)
+    dirty = c.server.dirty
     c.server.dirty += c.db.clear()
+    force_propagation(c, argv, dirty)
     return OK
 
 
@@ -615,10 +628,13 @@ def cmd_flushall(c: Client, argv: list[bytes]) -> object:
     dbs = c.server.keyspace.dbs
     key_iterators(c.server.keyspace).forget(*dbs)
     encoding_notes(c.server.keyspace).forget(*dbs)
+    dirty = c.server.dirty
     c.server.dirty += sum(db.clear() for db in dbs)
     from redkeep.persistence.snapshot import flushall_save
     flushall_save(c.server)   # flushAllDataAndResetRDB: kill the child, save if save points
-    c.server.dirty += 1
+    if c.server.config.save:  # the save zeroed dirty: one change, so FLUSHALL propagates
+        c.server.dirty += 1
+    force_propagation(c, argv, dirty)
     return OK
 
 

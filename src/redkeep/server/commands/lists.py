@@ -24,8 +24,10 @@ from that key only, and a waited-for key that now holds another type is passed o
 instead of failing (the client keeps waiting). A BLMOVE woken while its destination holds
 another type gets WRONGTYPE and stops waiting, as in 7.0.
 
-Replication is a later issue: Redis propagates a served BLPOP/BRPOP as LPOP/RPOP, BLMPOP
-and LMPOP as LPOP/RPOP key count, BLMOVE as LMOVE and BRPOPLPUSH as RPOPLPUSH.
+Propagation, as Redis 7.0.15 rewrites it: a BLPOP/BRPOP (served at once or later) goes
+downstream as LPOP/RPOP key, LMPOP/BLMPOP as LPOP/RPOP key <number popped>, BLMOVE as
+LMOVE (with its own direction words when served at once, "left"/"right" when served
+later) and BRPOPLPUSH as RPOPLPUSH, so a replica never blocks.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from redkeep.server.table import CommandTable
 from redkeep.server.types.list import HEAD, TAIL, List
 
 LONG_MAX = (1 << 63) - 1
+_POP_NAME = {HEAD: b"LPOP", TAIL: b"RPOP"}   # what the pops propagate as
+_WHERE_NAME = {HEAD: b"left", TAIL: b"right"}
 
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
@@ -210,9 +214,10 @@ def cmd_rpop(c: Client, argv: list[bytes]) -> object:
 
 
 def _pop_with_key(c: Client, key: bytes, lst: List, where: int, count: int) -> list:
-    """listPopRangeAndReplyWithKey: [key, [elements]]."""
+    """listPopRangeAndReplyWithKey: [key, [elements]], propagated as LPOP/RPOP key n."""
     popped = lst.pop_many(where, count)
     _after_removal(c, key, lst, "lpop" if where == HEAD else "rpop", len(popped))
+    c.propagate_as = [[_POP_NAME[where], key, b"%d" % len(popped)]]
     return [key, popped]
 
 
@@ -425,6 +430,7 @@ def _blocking_pop(c: Client, keys: list[bytes], where: int, count: int, timeout_
         return _pop_with_key(c, key, lst, where, count)
     value = lst.popleft() if where == HEAD else lst.pop()
     _after_removal(c, key, lst, "lpop" if where == HEAD else "rpop", 1)
+    c.propagate_as = [[_POP_NAME[where], key]]
     return [key, value]
 
 
@@ -453,7 +459,15 @@ def _blocking_move(c: Client, argv: list[bytes], wherefrom: int, whereto: int,
         if not c.can_block():
             return None
         return _block(c, [argv[1]], timeout_ms, NullArray)
-    return _move_from(c, found[1], argv[1], argv[2], wherefrom, whereto)
+    value = _move_from(c, found[1], argv[1], argv[2], wherefrom, whereto)
+    if len(argv) == 4:
+        c.propagate_as = [[b"RPOPLPUSH", argv[1], argv[2]]]
+    elif c.blocked is None:        # served at once: its own words
+        c.propagate_as = [[b"LMOVE", *argv[1:5]]]
+    else:                          # served later: Redis writes the directions itself
+        c.propagate_as = [[b"LMOVE", argv[1], argv[2], _WHERE_NAME[wherefrom],
+                           _WHERE_NAME[whereto]]]
+    return value
 
 
 def cmd_blmove(c: Client, argv: list[bytes]) -> object:

@@ -25,8 +25,11 @@ RESTORE follows restoreCommand step by step, so errors come in Redis's order:
 IDLETIME/FREQ write `Database.access` the way the access tracker of eviction.py keeps
 it (LRU: the monotonic ms of the last access, LFU: (minutes << 8) | counter); when no
 LRU/LFU policy is active, redkeep tracks no access information and they are accepted
-and ignored. Replication is a later issue: Redis propagates a relative TTL as ABSTTL
-and an already-expired RESTORE as DEL.
+and ignored.
+
+Propagation, as Redis 7.0.15: a relative TTL goes downstream as the absolute time with
+ABSTTL appended, and a RESTORE REPLACE whose TTL had already passed as the DEL of the
+key it replaced (DEL even with lazyfree-lazy-server-del, as 7.0.15 does).
 """
 
 from __future__ import annotations
@@ -177,12 +180,15 @@ def cmd_restore(c: Client, argv: list[bytes]) -> object:
         if ttl > LLONG_MAX:             # Redis's signed addition wraps: already expired
             ttl -= 1 << 64
     if ttl and ttl <= now and not c.server.keyspace.is_replica:
-        if deleted:                              # propagated as DEL by Redis
+        if deleted:
             modified(c, key, "del", NOTIFY_GENERIC)
+            c.propagate_as = [[b"DEL", key]]      # DEL whatever lazyfree says, as 7.0
         return OK
     db.set_key(key, value)
     if ttl:
         db.set_expire(key, ttl)
+        if not o.absttl:
+            c.propagate_as = [[argv[0], key, b"%d" % ttl, *argv[3:], b"ABSTTL"]]
     _set_access(c, key, o)
     modified(c, key, "restore", NOTIFY_GENERIC)
     return OK

@@ -8,8 +8,9 @@ SDIFF (and SPOP/SRANDMEMBER taking the whole set) are built in an intset first, 
 come out sorted whenever they are all integers and few enough. SINTER walks the smallest
 set. Random choices (SPOP, SRANDMEMBER) use the sampler of types.set.
 
-Replication is a later issue: Redis propagates SPOP as SREM of the popped members (or
-DEL when it took the whole set), never as SPOP, since the choice is random.
+Propagation: SPOP's choice is random, so it goes downstream as what it removed, as in
+Redis 7.0.15 — one `SREM key member` per popped member (several are wrapped in
+MULTI/EXEC by the propagator), or `DEL key` when the count took the whole set.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ def cmd_spop(c: Client, argv: list[bytes]) -> object:
     else:
         c.db.signal_modified(key)
     c.server.dirty += 1
+    c.propagate_as = [[b"SREM", key, member]]
     return member
 
 
@@ -188,6 +190,7 @@ def _spop_count(c: Client, key: bytes, count: int) -> object:
     if count >= size:                      # the whole set, as SUNION of it
         reply = SetReply(_union_order([s], _max_intset(c)))
         _emptied(c, key)
+        c.propagate_as = [[b"DEL", key]]
         return reply
     rng = _rng(c)
     remaining = size - count
@@ -198,11 +201,13 @@ def _spop_count(c: Client, key: bytes, count: int) -> object:
             s.remove_member(member)
             popped.append(member)
         c.db.signal_modified(key)
+        c.propagate_as = [[b"SREM", key, m] for m in popped]
         return popped
     kept = rng.sample(list(s), remaining)  # keep a few, return the rest
     keep = set(kept)
     reply = SetReply(m for m in s.ordered() if m not in keep)
     c.db.set_key(key, Set.build(kept, _max_intset(c)), keep_ttl=True)
+    c.propagate_as = [[b"SREM", key, m] for m in reply]
     return reply
 
 

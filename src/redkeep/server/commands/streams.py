@@ -1,11 +1,19 @@
-"""Stream commands: XADD XRANGE XREVRANGE XLEN XDEL XTRIM (no consumer groups yet)."""
+"""Stream commands: XADD XRANGE XREVRANGE XLEN XDEL XTRIM (no consumer groups yet).
+
+Propagation, as Redis 7.0.15 rewrites it (xaddCommand, xtrimCommand): an ID made by the
+server (`*` or `<ms>-*`) goes downstream as the ID it became, and an approximate trim
+(`~`, maybe with LIMIT) as the exact trim it amounted to — `~` becomes `=` and the
+threshold the stream's length (MAXLEN) or its first ID (MINID; the largest ID when it
+is empty) after trimming. The master's link (and AOF loading) may therefore send LIMIT
+without `~`: from those clients LIMIT is accepted and ignored (mustObeyClient).
+"""
 
 from __future__ import annotations
 
 from redkeep.resp.types import NullArray
 from redkeep.server import errors
 from redkeep.server.arguments import parse_int
-from redkeep.server.commands.strings import modified
+from redkeep.server.commands.strings import modified, notify
 from redkeep.server.config import NOTIFY_STREAM
 from redkeep.server.connection import Client
 from redkeep.server.errors import CommandError
@@ -67,14 +75,18 @@ def _get_stream(c: Client, key: bytes, write: bool = False) -> Stream | None:
 
 # ---- Trimming arguments (XADD and XTRIM) ----
 
+MAX_ID = b"%d-%d" % (U64, U64)
+
+
 class TrimSpec:
-    __slots__ = ("strategy", "approx", "threshold", "limit")
+    __slots__ = ("strategy", "approx", "threshold", "limit", "arg_idx")
 
     def __init__(self) -> None:
         self.strategy: bytes | None = None
         self.approx = False
         self.threshold: object = None
         self.limit = -1
+        self.arg_idx = 0            # where the threshold argument is (for the rewrite)
 
 
 def _parse_trim(argv: list[bytes], i: int, spec: TrimSpec) -> int:
@@ -86,6 +98,7 @@ def _parse_trim(argv: list[bytes], i: int, spec: TrimSpec) -> int:
         i += 1
     if i >= len(argv):
         raise CommandError(errors.SYNTAX)
+    spec.arg_idx = i
     if spec.strategy == b"maxlen":
         n = parse_int(argv[i])
         if n < 0:
@@ -103,6 +116,25 @@ def _apply_trim(s: Stream, spec: TrimSpec) -> int:
     if spec.strategy == b"maxlen":
         return s.trim_maxlen(spec.threshold, spec.approx, limit)  # type: ignore[arg-type]
     return s.trim_minid(spec.threshold, spec.approx, limit)  # type: ignore[arg-type]
+
+
+def _check_limit(c: Client, spec: TrimSpec) -> None:
+    """LIMIT needs `~`, except from the master's link or the AOF (Redis's mustObeyClient:
+    what they send was rewritten to an exact trim), where it is ignored."""
+    if c.kind in ("master", "aof"):
+        spec.limit = 0
+    elif spec.limit >= 0 and not spec.approx:
+        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+
+
+def _rewrite_trim(prop: list[bytes], s: Stream, spec: TrimSpec) -> None:
+    """streamRewriteApproxSpecifier + streamRewriteTrimArgument: `~` -> `=` and the
+    threshold that gives the same stream when trimmed exactly."""
+    prop[spec.arg_idx - 1] = b"="
+    if spec.strategy == b"maxlen":
+        prop[spec.arg_idx] = b"%d" % len(s)
+    else:
+        prop[spec.arg_idx] = format_id(s.ids[0]) if s.ids else MAX_ID
 
 
 def _parse_limit(argv: list[bytes], i: int, spec: TrimSpec) -> int:
@@ -129,8 +161,7 @@ def cmd_xadd(c: Client, argv: list[bytes]) -> object:
             i = _parse_limit(argv, i, spec)
         else:
             break
-    if spec.limit >= 0 and not spec.approx:
-        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    _check_limit(c, spec)
     if i >= len(argv) or (len(argv) - i - 1) % 2 or len(argv) - i - 1 == 0:
         raise CommandError(errors.wrong_arity("xadd"))
     id_arg, fields = argv[i], argv[i + 1:]
@@ -145,9 +176,17 @@ def cmd_xadd(c: Client, argv: list[bytes]) -> object:
     s.add(sid, [(fields[j], fields[j + 1]) for j in range(0, len(fields), 2)])
     c.db.signal_modified(key)
     modified(c, key, "xadd", NOTIFY_STREAM)
-    if _apply_trim(s, spec):
+    if _apply_trim(s, spec):          # XADD counts one change, whatever it trimmed
         c.db.signal_modified(key)
-        modified(c, key, "xtrim", NOTIFY_STREAM)
+        notify(c, NOTIFY_STREAM, "xtrim", key)
+    server_made = explicit is None or explicit.endswith(b"-*")
+    if server_made or spec.approx:
+        prop = list(argv)
+        if server_made:
+            prop[i] = format_id(sid)
+        if spec.approx:
+            _rewrite_trim(prop, s, spec)
+        c.propagate_as = [prop]
     return format_id(sid)
 
 
@@ -216,7 +255,8 @@ def cmd_xdel(c: Client, argv: list[bytes]) -> object:
     deleted = s.delete_ids(ids)
     if deleted:
         c.db.signal_modified(argv[1])
-        modified(c, argv[1], "xdel", NOTIFY_STREAM)
+        notify(c, NOTIFY_STREAM, "xdel", argv[1])
+        c.server.dirty += deleted                 # one change per entry deleted
     return deleted
 
 
@@ -229,15 +269,19 @@ def cmd_xtrim(c: Client, argv: list[bytes]) -> object:
         if argv[i].lower() != b"limit":
             raise CommandError(errors.SYNTAX)
         i = _parse_limit(argv, i, spec)
-    if spec.limit >= 0 and not spec.approx:
-        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    _check_limit(c, spec)
     s = _get_stream(c, argv[1], write=True)
     if s is None:
         return 0
     trimmed = _apply_trim(s, spec)
     if trimmed:
         c.db.signal_modified(argv[1])
-        modified(c, argv[1], "xtrim", NOTIFY_STREAM)
+        notify(c, NOTIFY_STREAM, "xtrim", argv[1])
+        c.server.dirty += trimmed                 # one change per entry trimmed
+        if spec.approx:
+            prop = list(argv)
+            _rewrite_trim(prop, s, spec)
+            c.propagate_as = [prop]
     return trimmed
 
 

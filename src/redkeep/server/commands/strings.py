@@ -2,6 +2,15 @@
 
 Strings are stored as immutable `bytes`. Replies and error texts are Redis 7.0's;
 INCRBYFLOAT uses exact long double arithmetic (server.longdouble).
+
+Propagation (server.propagation): what would not replay to the same data is rewritten
+as Redis 7.0.15 does it — a SET with any expire option, SETEX and PSETEX become
+`SET key value PXAT <abs ms>` (NX/XX/GET dropped); without an expire SET only loses its
+GET options; GETSET becomes SET, GETDEL becomes DEL (UNLINK with lazyfree-lazy-user-del),
+GETEX becomes PEXPIREAT / PERSIST / DEL (UNLINK with lazyfree-lazy-expire) and
+INCRBYFLOAT the SET ... KEEPTTL of the value it produced. A key past its TTL is deleted
+(DEL downstream) before a SET/MSET/BITOP overwrites it, as setKey's lookup does, and a
+SETBIT that changes no bit counts no change (nothing propagated).
 """
 
 from __future__ import annotations
@@ -31,6 +40,11 @@ def modified(c: Client, key: bytes, event: str, flag: int = NOTIFY_STRING) -> No
     c.server.dirty += 1
     if c.server.keyspace.notify_flags & flag:
         c.server.notify(flag, event, key, c.db.id)
+
+
+def deletion_command(lazy: bool) -> bytes:
+    """What a deletion propagates as: UNLINK when the lazyfree option says so."""
+    return b"UNLINK" if lazy else b"DEL"
 
 
 def note_encoding(c: Client, key: bytes, encoding: bytes) -> None:
@@ -111,9 +125,18 @@ def cmd_get(c: Client, argv: list[bytes]) -> object:
     return c.db.get_string(argv[1])
 
 
+def expire_before_overwrite(db: Database, key: bytes) -> None:
+    """setKey's lookupKeyWrite: a key past its TTL is deleted (the `expired` event, and a
+    DEL downstream before the write) rather than silently overwritten."""
+    if db.expires and key in db.expires:
+        db.lookup_write(key)
+
+
 def cmd_set(c: Client, argv: list[bytes]) -> object:
     db, key = c.db, argv[1]
     if len(argv) == 3:  # the hot path: plain SET key value
+        if db.expires and key in db.expires:   # expire_before_overwrite, inlined
+            db.lookup_write(key)
         db.set_key(key, argv[2])
         modified(c, key, "set")
         return OK
@@ -124,12 +147,17 @@ def cmd_set(c: Client, argv: list[bytes]) -> object:
     if (o.cond == "NX" and exists) or (o.cond == "XX" and not exists):
         return old if o.get else None
     set_string(c, key, argv[2], expire, o.keepttl)
+    if expire is not None:   # any expire: SET key value PXAT <ms>, the options dropped
+        c.propagate_as = [[b"SET", key, argv[2], b"PXAT", b"%d" % expire]]
+    elif o.get:   # GET changes nothing downstream: drop it (it may be repeated)
+        c.propagate_as = [argv[:3] + [a for a in argv[3:] if a.lower() != b"get"]]
     return old if o.get else OK
 
 
 def set_string(c: Client, key: bytes, value: bytes, expire: int | None = None,
                keepttl: bool = False) -> None:
     db = c.db
+    expire_before_overwrite(db, key)
     db.set_key(key, value, keep_ttl=keepttl)
     modified(c, key, "set")
     if expire is not None:
@@ -147,6 +175,7 @@ def cmd_setnx(c: Client, argv: list[bytes]) -> object:
 def _setex(c: Client, argv: list[bytes], unit: bytes, name: str) -> object:
     expire = expire_at_ms(c, unit, argv[2], name)
     set_string(c, argv[1], argv[3], expire)
+    c.propagate_as = [[b"SET", argv[1], argv[3], b"PXAT", b"%d" % expire]]
     return OK
 
 
@@ -161,6 +190,7 @@ def cmd_psetex(c: Client, argv: list[bytes]) -> object:
 def cmd_getset(c: Client, argv: list[bytes]) -> object:
     old = c.db.get_string(argv[1])
     set_string(c, argv[1], argv[2])
+    c.propagate_as = [[b"SET", argv[1], argv[2]]]
     return old
 
 
@@ -170,6 +200,7 @@ def cmd_getdel(c: Client, argv: list[bytes]) -> object:
     if old is not None:
         db.delete(key)
         modified(c, key, "del", NOTIFY_GENERIC)
+        c.propagate_as = [[deletion_command(c.server.config.lazyfree_lazy_user_del), key]]
     return old
 
 
@@ -184,13 +215,17 @@ def cmd_getex(c: Client, argv: list[bytes]) -> object:
         if expire <= c.server.clock.wall_ms() and not c.server.keyspace.is_replica:
             db.delete(key)
             modified(c, key, "del", NOTIFY_GENERIC)
+            lazy = c.server.config.lazyfree_lazy_expire
+            c.propagate_as = [[deletion_command(lazy), key]]
         else:
             db.set_expire(key, expire)
             db.signal_modified(key)
             modified(c, key, "expire", NOTIFY_GENERIC)
+            c.propagate_as = [[b"PEXPIREAT", key, b"%d" % expire]]
     elif persist and db.persist(key):
         db.signal_modified(key)
         modified(c, key, "persist", NOTIFY_GENERIC)
+        c.propagate_as = [[b"PERSIST", key]]
     return value
 
 
@@ -210,9 +245,11 @@ def _check_pairs(argv: list[bytes], name: str) -> None:
 
 def cmd_mset(c: Client, argv: list[bytes]) -> object:
     _check_pairs(argv, "mset")
-    set_key, srv = c.db.set_key, c.server
+    db, srv = c.db, c.server
+    set_key = db.set_key
     events = srv.keyspace.notify_flags & NOTIFY_STRING
     for i in range(1, len(argv), 2):
+        expire_before_overwrite(db, argv[i])
         set_key(argv[i], argv[i + 1])
         if events:
             srv.notify(NOTIFY_STRING, "set", argv[i], c.db.id)
@@ -290,6 +327,7 @@ def cmd_incrbyfloat(c: Client, argv: list[bytes]) -> object:
     db.set_key(key, text, keep_ttl=True)
     note_encoding(c, key, b"embstr")
     modified(c, key, "incrbyfloat")
+    c.propagate_as = [[b"SET", key, text, b"KEEPTTL"]]
     return text
 
 
@@ -373,13 +411,17 @@ def cmd_setbit(c: Client, argv: list[bytes]) -> object:
     bit = parse_int(argv[3], errors.BIT_VALUE)
     if bit not in (0, 1):
         raise CommandError(errors.BIT_VALUE)
-    old = lookup_string_for_write(db, key) or b""
+    old = lookup_string_for_write(db, key)
     byte = off >> 3
-    buf = bytearray(old)
+    buf = bytearray(old or b"")
+    grown = old is None or len(buf) <= byte    # lookupStringForBitCommand's "dirty"
     if len(buf) <= byte:
         buf.extend(b"\x00" * (byte + 1 - len(buf)))
     mask = 1 << (7 - (off & 7))
     prev = 1 if buf[byte] & mask else 0
+    if not grown and prev == bit:   # nothing changed: no dirty, no event, no propagation
+        note_encoding(c, key, b"raw")          # (but Redis unshared it: raw encoding)
+        return prev
     buf[byte] = (buf[byte] | mask) if bit else (buf[byte] & ~mask)
     db.set_key(key, bytes(buf), keep_ttl=True)
     note_encoding(c, key, b"raw")
@@ -497,6 +539,7 @@ def cmd_bitop(c: Client, argv: list[bytes]) -> object:
             result |= other
         else:
             result ^= other
+    expire_before_overwrite(db, dest)
     db.set_key(dest, result.to_bytes(maxlen, "big"))
     note_encoding(c, dest, b"raw")
     modified(c, dest, "set")

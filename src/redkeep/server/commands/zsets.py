@@ -22,8 +22,9 @@ Blocking pops use server.blocking: when nothing can be served they queue the cli
 are run again when one of their keys is written; the timeout is read as BLPOP's
 (commands.lists.parse_timeout_ms).
 
-Replication is a later issue: Redis propagates a served BZPOPMIN/BZPOPMAX as
-ZPOPMIN/ZPOPMAX key, and ZMPOP/BZMPOP as ZPOPMIN/ZPOPMAX key count.
+Propagation (as Redis 7.0.15's genericZpopCommand): BZPOPMIN/BZPOPMAX, served at once
+or later, go downstream as ZPOPMIN/ZPOPMAX key, and ZMPOP/BZMPOP as ZPOPMIN/ZPOPMAX key
+<number popped>; ZPOPMIN/ZPOPMAX themselves replay as they are.
 """
 
 from __future__ import annotations
@@ -721,14 +722,19 @@ def cmd_zremrangebylex(c: Client, argv: list[bytes]) -> object:
 # ---- ZPOPMIN ZPOPMAX ZMPOP and the blocking pops ----
 
 def _pop(c: Client, key: bytes, zs: ZSet, last: bool, count: int, nested: bool,
-         emitkey: bool) -> list:
-    """genericZpopCommand once a non-empty set was found; count -1 is a plain pop."""
+         emitkey: bool, rewrite: bool = True) -> list:
+    """genericZpopCommand once a non-empty set was found; count -1 is a plain pop.
+    With `rewrite` (every caller but ZPOPMIN/ZPOPMAX) it propagates as ZPOPMIN/ZPOPMAX
+    key, plus the number popped when a count was given."""
     if count == 0:
         return []
     n = 1 if count == -1 else min(count, len(zs))
     popped = [zs.pop_end(last) for _ in range(n)]
     c.server.dirty += n
     _changed(c, key, zs, "zpopmax" if last else "zpopmin", 0)
+    if rewrite:
+        name = b"ZPOPMAX" if last else b"ZPOPMIN"
+        c.propagate_as = [[name, key] if count == -1 else [name, key, b"%d" % n]]
     if nested:
         body: list = [[m, Double(s)] for m, s in popped]
         return [key, body] if emitkey else body
@@ -747,7 +753,7 @@ def _zpop_minmax(c: Client, argv: list[bytes], last: bool) -> object:
     zs = _for_write(c, key)
     if zs is None:
         return []
-    return _pop(c, key, zs, last, count, c.resp > 2 and count != -1, False)
+    return _pop(c, key, zs, last, count, c.resp > 2 and count != -1, False, False)
 
 
 def cmd_zpopmin(c: Client, argv: list[bytes]) -> object:
