@@ -62,7 +62,7 @@ def cmd_punsubscribe(c: Client, argv: list[bytes]) -> object:
 def cmd_publish(c: Client, argv: list[bytes]) -> object:
     prop = c.server.propagator
     if prop.feeds:   # replicas see PUBLISH too (not the AOF), as Redis
-        prop.also(-1, argv, PROPAGATE_REPL)
+        prop.also(c.db.id, argv, PROPAGATE_REPL)
     return c.server.pubsub.publish(argv[1], argv[2])
 
 
