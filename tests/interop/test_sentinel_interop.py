@@ -67,11 +67,13 @@ def _forced(g: Group, leader: SentinelProc) -> int:
 
     def started() -> bool:
         # Right after a switch the replicas are re-learned from INFO: until then the
-        # leader answers NOGOODSLAVE (both kinds do); anything else is a failure.
+        # leader answers NOGOODSLAVE (both kinds do); a sentinel that lost the election
+        # of the previous failover answers INPROG until its attempt is aborted (up to
+        # the election timeout). Anything else is a failure.
         try:
             return leader.call("SENTINEL", "FAILOVER", MASTER_NAME) == "OK"
         except redis.ResponseError as e:
-            if str(e).startswith("NOGOODSLAVE"):
+            if str(e).startswith(("NOGOODSLAVE", "INPROG")):
                 return False
             raise
 

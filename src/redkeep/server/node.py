@@ -528,6 +528,7 @@ def run_server(config: Any) -> int:
         return 1
     log, loop = booted
     server = Server(config, SystemClock())
+    server.loading = True   # listeners may take a connection before the data is loaded
     node = Node(server, log)
     server.log = log
     log.notice(f"Running mode=standalone, port={config.port}.")
@@ -542,6 +543,7 @@ def run_server(config: Any) -> int:
         server.keyspace.is_replica = True   # loaded keys past their TTL wait for the master
     if not load_at_startup(server):
         return 1
+    server.loading = False
     if config.replicaof:
         from redkeep.replication.upstream import become_replica
         become_replica(server, config.replicaof[0], config.replicaof[1], at_startup=True)

@@ -120,6 +120,7 @@ class Server:
         self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
         self.busy_script: Any = None   # a scripting.ScriptRun past busy-reply-threshold
         self.misconf = False   # the last BGSAVE failed (persistence.snapshot): MISCONF
+        self.loading = False   # loading the dataset at startup: -LOADING for most commands
         from redkeep.server.commands.server import install_config_hooks
         install_config_hooks(self)
         from redkeep.server.commands.replication import install_replication_hooks
@@ -180,6 +181,8 @@ class Server:
             denied = self.replication_denies(c, cmd)
             if denied:
                 return self.reject(c, cmd, denied)
+        if self.loading and not cmd.loading_ok:   # the dataset is not there yet
+            return self.reject(c, cmd, errors.LOADING)
         if self.busy_script is not None:   # a script is past busy-reply-threshold
             busy = self.busy_script.admit(cmd, argv)
             if busy is not None:
