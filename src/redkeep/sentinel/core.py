@@ -382,7 +382,10 @@ class SentinelCore:
             m.flags &= ~Flag.O_DOWN
 
     def _ask_master_state(self, m: Master, now: int, forced: bool) -> None:
-        """sentinelAskMasterStateToOtherSentinels."""
+        """sentinelAskMasterStateToOtherSentinels. redkeep asks a peer that has not yet
+        said the master is down every 200 ms instead of every second while ODOWN is not
+        reached (agreement is what a failover waits for; peers see SDOWN within a tick
+        or two of each other), never with an ask of ours still unanswered."""
         for s in m.sentinels.values():
             elapsed = now - s.last_master_down_reply_time
             if elapsed > ASK_PERIOD * 5:
@@ -390,8 +393,15 @@ class SentinelCore:
                 s.leader = ""
             if not m.flags & Flag.S_DOWN or not s.live.link_connected:
                 continue
-            if not forced and elapsed < ASK_PERIOD:
+            period = ASK_PERIOD
+            if not m.flags & Flag.O_DOWN and not s.flags & Flag.MASTER_DOWN:
+                period = ASK_PERIOD // 5
+                sent = getattr(s, "_ask_sent", 0)
+                if sent > s.last_master_down_reply_time and now - sent < ASK_PERIOD:
+                    continue   # still waiting for the previous answer
+            if not forced and elapsed < period:
                 continue
+            s._ask_sent = now
             runid = self.myid if m.failover_state is not FailoverState.NONE else "*"
             self._send(s, m, [b"SENTINEL", b"is-master-down-by-addr", m.addr[0].encode(),
                               b"%d" % m.addr[1], b"%d" % self.current_epoch, runid.encode()],
