@@ -432,6 +432,12 @@ def _dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
         keys = keyspace_snapshot[dbid]
         if not keys:
             continue
+        if isinstance(keys, DbView):
+            out.append(bytes((OP_SELECTDB,)) + encode_length(dbid))
+            out.append(bytes((OP_RESIZEDB,)) + encode_length(len(keys.data))
+                       + encode_length(len(keys.expires)))
+            _dump_view(out, keys, compress)
+            continue
         expires = sum(1 for _, exp in keys.values() if exp is not None)
         out.append(bytes((OP_SELECTDB,)) + encode_length(dbid))
         out.append(bytes((OP_RESIZEDB,)) + encode_length(len(keys)) + encode_length(expires))
@@ -441,12 +447,40 @@ def _dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
     return data + struct.pack("<Q", crc64(data) if checksum else 0)
 
 
+class DbView:
+    """A live database as dump_rdb can take it without copying: its data and expires
+    dicts (in a forked child or a foreground SAVE nothing changes them meanwhile)."""
+
+    __slots__ = ("data", "expires")
+
+    def __init__(self, data: Mapping[bytes, Any], expires: Mapping[bytes, int]) -> None:
+        self.data, self.expires = data, expires
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def keyspace_view(keyspace: Any) -> dict[int, DbView]:
+    """The non-empty databases of a server Keyspace, uncopied (see DbView)."""
+    return {db.id: DbView(db.data, db.expires) for db in keyspace.dbs if db.data}
+
+
+def _dump_view(out: list[bytes], view: DbView, compress: bool) -> None:
+    get_exp = view.expires.get
+    _dump_records(out, ((k, v, get_exp(k)) for k, v in view.data.items()), compress)
+
+
 def _dump_keys(out: list[bytes], keys: Mapping[bytes, Entry], compress: bool) -> None:
+    _dump_records(out, ((k, v, e) for k, (v, e) in keys.items()), compress)
+
+
+def _dump_records(out: list[bytes], records: Iterable[tuple[bytes, Any, int | None]],
+                  compress: bool) -> None:
     """The key/value records of one db; short plain strings (most keys and many values)
     take an inlined path that writes exactly what encode_string would."""
     short, len1, pack = _short_plain, _LEN1, struct.pack
     append = out.append
-    for key, (value, exp) in keys.items():
+    for key, value, exp in records:
         if exp is not None:
             append(pack("<Bq", OP_EXPIRETIME_MS, exp))
         if value.__class__ is bytes and short(value) and short(key):

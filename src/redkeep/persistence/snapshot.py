@@ -36,8 +36,8 @@ from redkeep.persistence.rdb import (
     LoadedRDB,
     RDBError,
     dump_rdb,
+    keyspace_view,
     load_rdb,
-    snapshot_keyspace,
 )
 
 BGSAVE_RETRY_DELAY = 5          # CONFIG_BGSAVE_RETRY_DELAY (seconds)
@@ -103,7 +103,7 @@ def build_rdb(server: Any) -> bytes:
            "used-mem": getattr(server.keyspace, "used_memory", 0), **repl_aux(server)}
     st = getattr(server, "scripting", None)
     functions = [lib.code for lib in st.libraries.values()] if st is not None else []
-    return dump_rdb(snapshot_keyspace(server.keyspace), aux, bool(cfg.rdbcompression),
+    return dump_rdb(keyspace_view(server.keyspace), aux, bool(cfg.rdbcompression),
                     bool(cfg.rdbchecksum), functions)
 
 
