@@ -566,11 +566,8 @@ def _uninstall(server: Any) -> None:
 # ---- Files ----
 
 def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from redkeep.persistence.snapshot import _fsync_dir as fsync_dir
+    fsync_dir(path)
 
 
 def persist_manifest(server: Any, am: Manifest) -> bool:
