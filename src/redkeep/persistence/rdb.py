@@ -659,8 +659,7 @@ def _text(x: bytes | int) -> bytes:
 
 
 def _pairs(items: list[bytes | int]) -> list[tuple[bytes, bytes]]:
-    texts = [_text(x) for x in items]
-    return list(zip(texts[::2], texts[1::2], strict=True))
+    return _text_pairs([_text(x) for x in items])
 
 
 def _text_pairs(texts: list[bytes]) -> list[tuple[bytes, bytes]]:

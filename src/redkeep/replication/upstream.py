@@ -250,7 +250,6 @@ class Upstream:
         self.new_master_client()
         self.log("notice", "MASTER <-> REPLICA sync: Finished with success")
         self.send_ack()   # a diskless master streams only after the first ACK: don't wait cron
-        self.send_ack()   # puts us online at once after a diskless transfer, as Redis
 
     def on_continue(self, replid: str) -> None:
         srv = self.server
