@@ -453,7 +453,9 @@ def load_file(server: Any, path: str, merge: bool = False) -> tuple[int, int]:
     used = loaded.aux.get("used-mem")
     if used is not None and used.isdigit():
         _note(server, "notice", f"RDB memory usage when created {int(used) / 1048576:.2f} Mb")
-    n, expired = load_into(server, loaded, now_ms, merge)
+    # A replica loads keys already past their TTL (rdbLoad's iAmMaster check): the
+    # stream it continues with PSYNC may touch them before the master's DEL comes.
+    n, expired = load_into(server, loaded, 0 if server.config.replicaof else now_ms, merge)
     st = state_of(server)
     st.last_load_keys_loaded, st.last_load_keys_expired = n, expired
     if not merge:
