@@ -229,9 +229,21 @@ def _lost_writes(port: int, acks: list[tuple[float, int, int]], t_kill: float) -
         return missing + lost_incr
 
 
+def _keep_logs(stack: Stack, dest: Path, t_kill_wall: float) -> None:
+    """Copy every process's log to dest (for a rep over the target), with the kill time."""
+    import shutil
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "kill-time").write_text(f"{t_kill_wall:.3f}\n")
+    for s in [*stack.servers, *stack.sentinels]:
+        if s.log_path.exists():
+            shutil.copy(s.log_path, dest / f"{s.name}.log")
+
+
 def run_once(kind: str, down_after: int, failover_timeout: int, steady_s: float,
-             after_s: float) -> Result:
+             after_s: float, keep_logs: Path | None = None) -> Result:
     stack = Stack(kind)
+    t_kill_wall = 0.0
+    result: Result | None = None
     try:
         stack.start(down_after, failover_timeout)
         writer = Writer(stack.sentinel_addrs())
@@ -241,7 +253,7 @@ def run_once(kind: str, down_after: int, failover_timeout: int, steady_s: float,
               writer.acks[-1][0] - writer.acks[0][0] >= steady_s, 30, "a steady writer")
         old_port = stack.servers[0].port
         _kill9(stack.servers[0])
-        t_kill = time.monotonic()   # after the kill is complete: later acks are the new master's
+        t_kill, t_kill_wall = time.monotonic(), time.time()   # after the kill is complete: later acks are the new master's
         _wait(lambda: (stack.agreed_master() or old_port) != old_port, 120,
               f"{kind} sentinels agreeing on a new master")
         failover_s = time.monotonic() - t_kill
@@ -258,8 +270,12 @@ def run_once(kind: str, down_after: int, failover_timeout: int, steady_s: float,
         if new_port is None:
             raise BenchError("sentinels disagree after the failover")
         lost = _lost_writes(new_port, acks, t_kill)
-        return Result(kind, outage, lost, len(acks), writer.errors, failover_s)
+        result = Result(kind, outage, lost, len(acks), writer.errors, failover_s)
+        return result
     finally:
+        if keep_logs is not None and result is not None and \
+                (result.outage_s > TARGET_OUTAGE_S or result.lost):
+            _keep_logs(stack, keep_logs / f"{kind}-{time.strftime('%H%M%S')}", t_kill_wall)
         stack.stop()
 
 
@@ -297,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="seconds of writes before the kill (default 1)")
     ap.add_argument("--after", type=float, default=1.0,
                     help="seconds of writes on the new master before stopping (default 1)")
+    ap.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
+                    help="save every process's log of reps over the target in DIR")
     args = ap.parse_args(argv)
     kinds = [k.strip() for k in args.stacks.split(",") if k.strip()]
     for k in kinds:
@@ -305,7 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, list[Result]] = {k: [] for k in kinds}
     for rep in range(args.reps):
         for kind in kinds:
-            r = run_once(kind, args.down_after, args.failover_timeout, args.steady, args.after)
+            r = run_once(kind, args.down_after, args.failover_timeout, args.steady, args.after,
+                         args.keep_logs)
             results[kind].append(r)
             print(f"rep {rep + 1}/{args.reps} {kind:8s} outage {r.outage_s:.3f}s "
                   f"failover {r.failover_s:.3f}s lost {r.lost} acked {r.acked} "

@@ -128,6 +128,10 @@ class _Link:
     last_pub_time: int = 0
 
 
+# Failover states whose step needs no reply: entered, they run in the same tick.
+_NO_WAIT_STATES = (FailoverState.SELECT_SLAVE, FailoverState.SEND_SLAVEOF_NOONE)
+
+
 @dataclass
 class SentinelCore:
     myid: str
@@ -327,12 +331,16 @@ class SentinelCore:
             return m.promoted
         return m.addr
 
-    def force_hello_update(self, m: Master) -> None:
-        """sentinelForceHelloUpdateForMaster: hellos go out on the next tick."""
+    def force_hello_update(self, m: Master, now: int | None = None) -> None:
+        """sentinelForceHelloUpdateForMaster: hellos go out on the next tick, or with
+        `now` at once on every connected link (the promotion does that: the peers learn
+        the new configuration a tick sooner, and their clients with them)."""
         for inst in (m, *m.replicas.values(), *m.sentinels.values()):
             ln = self._links.get(getattr(inst, "_link_id", 0))
             if ln is not None:
                 ln.last_pub_time = 0
+                if now is not None and ln.connected:
+                    self._send_hello(inst, m, now)
 
     # ---- SDOWN / ODOWN ----
 
@@ -506,17 +514,22 @@ class SentinelCore:
         m.promoted = None
 
     def _failover_state_machine(self, m: Master, now: int) -> None:
-        if not m.flags & Flag.FAILOVER_IN_PROGRESS:
-            return
-        step = {
-            FailoverState.WAIT_START: self._failover_wait_start,
-            FailoverState.SELECT_SLAVE: self._failover_select_slave,
-            FailoverState.SEND_SLAVEOF_NOONE: self._failover_send_slaveof_noone,
-            FailoverState.WAIT_PROMOTION: self._failover_wait_promotion,
-            FailoverState.RECONF_SLAVES: self._failover_reconf_next_slave,
-        }.get(m.failover_state)
-        if step is not None:
-            step(m, now)
+        """sentinelFailoverStateMachine. Redis takes one step per timer tick; redkeep goes
+        straight on through the states that wait for nothing (select the replica, send
+        it SLAVEOF NO ONE), which saves two ticks of the client-visible outage."""
+        while m.flags & Flag.FAILOVER_IN_PROGRESS:
+            before = m.failover_state
+            step = {
+                FailoverState.WAIT_START: self._failover_wait_start,
+                FailoverState.SELECT_SLAVE: self._failover_select_slave,
+                FailoverState.SEND_SLAVEOF_NOONE: self._failover_send_slaveof_noone,
+                FailoverState.WAIT_PROMOTION: self._failover_wait_promotion,
+                FailoverState.RECONF_SLAVES: self._failover_reconf_next_slave,
+            }.get(before)
+            if step is not None:
+                step(m, now)
+            if m.failover_state is before or m.failover_state not in _NO_WAIT_STATES:
+                return
 
     def _failover_wait_start(self, m: Master, now: int) -> None:
         leader = self.get_leader(m, m.failover_epoch, now)
@@ -536,12 +549,27 @@ class SentinelCore:
         m.failover_state = state
         m.failover_state_change_time = now
 
+    def _replica_info_due(self, m: Master, now: int) -> bool:
+        """Within a second of entering SELECT_SLAVE, a reachable replica whose INFO is
+        only too old to be trusted: the 1 s INFO poll of a failover will refresh it (a
+        leader elected on the votes' replies can get here before those INFO replies)."""
+        if now - m.failover_state_change_time >= PING_PERIOD:
+            return False
+        validity = self._info_validity(m)
+        return any(r.live.link_connected and not r.flags & (Flag.S_DOWN | Flag.O_DOWN)
+                   and now - r.live.info_refresh > validity for r in m.replicas.values())
+
+    @staticmethod
+    def _info_validity(m: Master) -> int:
+        """How old a replica's INFO may be for it to be promoted."""
+        return PING_PERIOD * 5 if m.flags & Flag.S_DOWN else INFO_PERIOD * 3
+
     def select_replica(self, m: Master, now: int) -> Replica | None:
         """sentinelSelectSlave, conditions in order; then priority, offset, run id."""
         max_down = m.down_after_ms * 10
         if m.flags & Flag.S_DOWN:
             max_down += now - m.live.s_down_since
-        validity = PING_PERIOD * 5 if m.flags & Flag.S_DOWN else INFO_PERIOD * 3
+        validity = self._info_validity(m)
         good = []
         for r in m.replicas.values():
             if r.flags & (Flag.S_DOWN | Flag.O_DOWN) or not r.live.link_connected:
@@ -558,6 +586,8 @@ class SentinelCore:
 
     def _failover_select_slave(self, m: Master, now: int) -> None:
         r = self.select_replica(m, now)
+        if r is None and self._replica_info_due(m, now):
+            return      # an INFO on its way may qualify one: its reply runs this again
         if r is None:
             self._ev("warning", "-failover-abort-no-good-slave", m, m)
             self.abort_failover(m, now)
@@ -704,8 +734,12 @@ class SentinelCore:
             self._on_ping_reply(inst, m, reply, now)
         elif tag == "info" and isinstance(reply, bytes):
             self.refresh_from_info(inst, m, reply.decode("utf-8", "replace"), now)
+            if m.failover_state is FailoverState.SELECT_SLAVE and not self.tilt:
+                self._failover_state_machine(m, now)   # the replica it waited for
         elif tag == "is-master-down" and isinstance(inst, SentinelPeer):
             self.is_master_down_reply(inst, reply, now)
+            if m.failover_state is FailoverState.WAIT_START and not self.tilt:
+                self._failover_state_machine(m, now)   # elected as soon as the votes are in
 
     def _on_ping_reply(self, inst: Any, m: Master, reply: Any, now: int) -> None:
         live = inst.live
@@ -798,7 +832,8 @@ class SentinelCore:
                     raise SystemExit("Sentinel SIMULATE-FAILURE crash-after-promotion")
                 self._ev("warning", "+failover-state-reconf-slaves", m, m)
                 self.client_reconfig(m, "leader", "start", m.addr, r.addr)
-                self.force_hello_update(m)
+                self.force_hello_update(m, now)
+                self._failover_reconf_next_slave(m, now)
             else:
                 wait = PUBLISH_PERIOD * 4
                 if not r.flags & Flag.PROMOTED and self.master_looks_sane(m, now) and \

@@ -100,8 +100,7 @@ class InstanceLink:
             if act.subscribe_hello:
                 _, self.sub = await asyncio.wait_for(loop.create_connection(
                     lambda: _Conn(self, True), act.addr[0], act.addr[1]), 1.0)
-                self._hello_conn(self.sub, act.client_name.replace("-cmd", "-pubsub"))
-                self.sub.transport.write(encode_command([b"SUBSCRIBE", HELLO_CHANNEL]))
+                self._subscribe(self.sub)
         except (TimeoutError, OSError):
             self.close()
             node.core.connect_finished(act.link)
@@ -158,8 +157,36 @@ class InstanceLink:
     def on_lost(self, conn: _Conn) -> None:
         if self.closed:
             return
+        if conn is self.sub and self.cmd is not None and self.cmd.transport is not None \
+                and not self.cmd.transport.is_closing():
+            # Only the pub/sub connection went (a promotion's CLIENT KILL TYPE pubsub does
+            # that): as Redis's two link contexts, the command link and the replies still
+            # owed on it (the INFO after SLAVEOF NO ONE) stay; the pub/sub one reconnects.
+            self.sub = None
+            asyncio.get_running_loop().create_task(self._reopen_sub())
+            return
         self.close()
         self.node.core.link_down(self.act.link, self.node.now())
+
+    async def _reopen_sub(self) -> None:
+        act = self.act
+        try:
+            _, sub = await asyncio.wait_for(asyncio.get_running_loop().create_connection(
+                lambda: _Conn(self, True), act.addr[0], act.addr[1]), 1.0)
+        except (TimeoutError, OSError):
+            if not self.closed:
+                self.close()
+                self.node.core.link_down(act.link, self.node.now())
+            return
+        if self.closed:
+            sub.transport.close()
+            return
+        self.sub = sub
+        self._subscribe(sub)
+
+    def _subscribe(self, sub: _Conn) -> None:
+        self._hello_conn(sub, self.act.client_name.replace("-cmd", "-pubsub"))
+        sub.transport.write(encode_command([b"SUBSCRIBE", HELLO_CHANNEL]))
 
     def close(self) -> None:
         self.closed = True

@@ -633,3 +633,83 @@ def test_no_reply_is_not_a_pong() -> None:
     h.now += 10
     h.reply(ping, None)
     assert h.m.live.last_pong_time == pong_time and h.m.live.act_ping_time
+
+
+# ---- Failover latency: replies move the failover on without waiting for a tick ----
+
+def _odown_awaiting_votes(h: Harness, replicas: dict) -> dict:
+    """Master down and ODOWN, failover started, no peer has voted yet."""
+    infos = with_replicas(h, replicas)
+    infos = {a: v for a, v in infos.items() if a != MASTER}
+    while True:
+        h.tick()
+        if "+try-failover" in h.types():        # its vote requests stay unanswered
+            break
+        h.answer_all(infos, down={MASTER})      # peers: master down, no vote ('*')
+    assert h.m.failover_state is FailoverState.WAIT_START
+    return infos
+
+
+def _ask_for_votes(h: Harness) -> list[Send]:
+    asks = [s for s in h.take("is-master-down") if s.argv[5] == MYID.encode()]
+    assert asks
+    return asks
+
+
+def test_elected_on_the_votes_reply_then_promotion_sent_in_the_same_step() -> None:
+    h = Harness(quorum=2, down_after=1000, peers=2)
+    _odown_awaiting_votes(h, {R1: replica_info(MASTER)})
+    asks = _ask_for_votes(h)
+    assert asks and "+elected-leader" not in h.types()
+    h.sent.clear()
+    h.reply(asks[0], [1, MYID.encode(), h.m.failover_epoch])   # no tick after this
+    assert [t for t in h.types() if t in ("+elected-leader", "+selected-slave",
+                                          "+failover-state-wait-promotion")] == [
+        "+elected-leader", "+selected-slave", "+failover-state-wait-promotion"]
+    assert [b"SLAVEOF", b"NO", b"ONE"] in [s.argv for s in h.take("discard", R1)]
+    assert h.take("info", R1), "an INFO follows SLAVEOF NO ONE"
+    assert h.m.failover_state is FailoverState.WAIT_PROMOTION
+
+
+def test_selection_waits_for_a_due_replica_info_instead_of_aborting() -> None:
+    h = Harness(quorum=2, down_after=1000, peers=2)
+    infos = _odown_awaiting_votes(h, {R1: replica_info(MASTER)})
+    asks = _ask_for_votes(h)
+    h.take("info")
+    h.m.replicas[R1].live.info_refresh = h.now - 6000      # older than 5 ping periods
+    h.reply(asks[0], [1, MYID.encode(), h.m.failover_epoch])
+    assert "+elected-leader" in h.types() and "+selected-slave" not in h.types()
+    assert "-failover-abort-no-good-slave" not in h.types()
+    assert h.m.failover_state is FailoverState.SELECT_SLAVE
+    h.tick()                                   # the 1 s failover INFO poll asks R1
+    ask = h.take("info", R1)
+    assert ask and "+selected-slave" not in h.types()
+    h.reply(ask[0], infos[R1])                 # its reply selects and promotes at once
+    assert "+selected-slave" in h.types()
+    assert h.m.failover_state is FailoverState.WAIT_PROMOTION
+
+
+def test_selection_aborts_when_the_info_stays_stale_for_a_second() -> None:
+    h = Harness(quorum=2, down_after=1000, peers=2)
+    _odown_awaiting_votes(h, {R1: replica_info(MASTER)})
+    asks = _ask_for_votes(h)
+    h.m.replicas[R1].live.info_refresh = h.now - 6000
+    h.reply(asks[0], [1, MYID.encode(), h.m.failover_epoch])
+    h.run(1100, answer=lambda h: (h.take("info"), h.pong_all(but=MASTER)))   # no INFO reply
+    assert "-failover-abort-no-good-slave" in h.types()
+
+
+def test_promotion_sends_hellos_and_reconfigures_replicas_in_the_same_step() -> None:
+    h = Harness(quorum=2, down_after=1000, peers=2)
+    _odown_awaiting_votes(h, {R1: replica_info(MASTER, offset=200, runid="2" * 40),
+                              R2: replica_info(MASTER, offset=100, runid="3" * 40)})
+    h.reply(_ask_for_votes(h)[0], [1, MYID.encode(), h.m.failover_epoch])
+    info_after_noone = h.take("info", R1)
+    h.sent.clear()
+    h.reply(info_after_noone[0], master_info([], runid="2" * 40))   # no tick after this
+    assert "+promoted-slave" in h.types()
+    hellos = [s for s in h.sent if s.tag == "hello"]
+    assert hellos and all(s.argv[2].decode().split(",")[5:7] == ["10.0.0.2", "6379"]
+                          for s in hellos)
+    assert [b"SLAVEOF", b"10.0.0.2", b"6379"] in [s.argv for s in h.take("discard", R2)]
+    assert "+slave-reconf-sent" in h.types()
