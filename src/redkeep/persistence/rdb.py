@@ -74,6 +74,7 @@ TYPE_LIST_QUICKLIST_2 = 18
 TYPE_STREAM_LISTPACKS_2 = 19
 
 OP_FUNCTION2 = 245
+OP_FIRST = OP_FUNCTION2          # bytes below the first opcode are value types
 OP_FUNCTION_PRE_GA = 246
 OP_MODULE_AUX = 247
 OP_IDLE = 248
@@ -118,10 +119,29 @@ Snapshot = Mapping[int, Mapping[bytes, Entry]]
 
 @dataclass
 class LoadedRDB:
+    """What an RDB file holds: per database its values and, apart, the expire times
+    (unix ms) of the keys that have one; the loader fills these dicts directly, so a
+    server can adopt them without another pass over every key."""
+
     version: int
     aux: dict[str, bytes] = field(default_factory=dict)
-    dbs: dict[int, dict[bytes, Entry]] = field(default_factory=dict)
+    values: dict[int, dict[bytes, Any]] = field(default_factory=dict)
+    expires: dict[int, dict[bytes, int]] = field(default_factory=dict)
     functions: list[bytes] = field(default_factory=list)
+
+    @classmethod
+    def from_entries(cls, version: int, dbs: Snapshot) -> LoadedRDB:
+        """From databases given as key -> (value, expire or None)."""
+        return cls(version, values={d: {k: v for k, (v, _) in keys.items()}
+                                    for d, keys in dbs.items()},
+                   expires={d: {k: e for k, (_, e) in keys.items() if e is not None}
+                            for d, keys in dbs.items()})
+
+    @property
+    def dbs(self) -> dict[int, dict[bytes, Entry]]:
+        """Each database as key -> (value, expire or None), as dump_rdb takes them."""
+        return {dbid: {k: (v, self.expires[dbid].get(k)) for k, v in values.items()}
+                for dbid, values in self.values.items()}
 
 
 def snapshot_keyspace(keyspace: Any) -> dict[int, dict[bytes, Entry]]:
@@ -208,14 +228,20 @@ def _lp_entry(ele: bytes | int) -> bytes:
 
 
 @contextmanager
-def _bulk() -> Iterator[None]:
+def _bulk(freeze: bool = False) -> Iterator[None]:
     """Building or reading millions of objects: the cyclic GC only slows it down (none of
-    them can be part of a cycle), so it is off for the duration."""
+    them can be part of a cycle), so it is off for the duration. With `freeze` what was
+    built is moved to the permanent generation first (gc.freeze): a loaded dataset is
+    then never traversed again, neither by the collection its size would set off at once
+    nor by later full collections (which would be pauses Redis does not have); objects
+    are still freed by reference counting when deleted."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was:
             gc.enable()
 
@@ -508,11 +534,13 @@ _SMALL_TEXT = [b"%d" % i for i in range(128)]
 
 
 def listpack_texts(blob: bytes) -> list[bytes]:
-    """The elements of a listpack as strings (integers in their decimal form), with the
-    two common encodings (7-bit uint, 6-bit-length string) inlined."""
+    """The elements of a listpack as strings (integers in their decimal form); the
+    encodings Redis writes for short values (7, 13, 16 and 24-bit ints, 6-bit-length
+    strings) are decoded inline, the others one entry at a time by _lp_decode."""
     out: list[bytes] = []
     append = out.append
     small = _SMALL_TEXT
+    unpack_from = struct.unpack_from
     pos, end = 6, len(blob)
     while pos < end:
         b = blob[pos]
@@ -523,12 +551,21 @@ def listpack_texts(blob: bytes) -> list[bytes]:
             n = b & 0x3F
             append(blob[pos + 1:pos + 1 + n])
             pos += 2 + n if n < 127 else 3 + n
+        elif b < 0xE0 and pos + 1 < end:
+            u = ((b & 0x1F) << 8) | blob[pos + 1]
+            append(b"%d" % (u - 0x2000 if u >= 0x1000 else u))
+            pos += 3
+        elif b == 0xF1:
+            append(b"%d" % unpack_from("<h", blob, pos + 1)[0])
+            pos += 4
+        elif b == 0xF2:
+            append(b"%d" % int.from_bytes(blob[pos + 1:pos + 4], "little", signed=True))
+            pos += 5
         elif b == 0xFF:
             return out
         else:
-            rest = listpack_items(blob, pos)
-            out.extend(x if x.__class__ is bytes else b"%d" % x for x in rest)
-            return out
+            one, pos = _lp_decode(blob, pos)
+            append(one if one.__class__ is bytes else b"%d" % one)
     raise RDBError("listpack: missing end marker")
 
 
@@ -536,46 +573,43 @@ def listpack_items(blob: bytes, start: int = 6) -> list[bytes | int]:
     """The elements of a listpack: bytes for strings, int for integer encodings."""
     out: list[bytes | int] = []
     pos, end = start, len(blob)
-    unpack_from = struct.unpack_from
     while pos < end:
-        b = blob[pos]
-        if b < 0x80:
-            out.append(b)
-            size = 1
-        elif b < 0xC0:
-            n = b & 0x3F
-            out.append(blob[pos + 1:pos + 1 + n])
-            size = 1 + n
-        elif b < 0xE0:
-            u = ((b & 0x1F) << 8) | blob[pos + 1]
-            out.append(u - 0x2000 if u >= 0x1000 else u)
-            size = 2
-        elif b < 0xF0:
-            n = ((b & 0x0F) << 8) | blob[pos + 1]
-            out.append(blob[pos + 2:pos + 2 + n])
-            size = 2 + n
-        elif b == 0xF0:
-            n = unpack_from("<I", blob, pos + 1)[0]
-            out.append(blob[pos + 5:pos + 5 + n])
-            size = 5 + n
-        elif b == 0xF1:
-            out.append(unpack_from("<h", blob, pos + 1)[0])
-            size = 3
-        elif b == 0xF2:
-            out.append(int.from_bytes(blob[pos + 1:pos + 4], "little", signed=True))
-            size = 4
-        elif b == 0xF3:
-            out.append(unpack_from("<i", blob, pos + 1)[0])
-            size = 5
-        elif b == 0xF4:
-            out.append(unpack_from("<q", blob, pos + 1)[0])
-            size = 9
-        elif b == 0xFF:
+        if blob[pos] == 0xFF:
             return out
-        else:
-            raise RDBError(f"listpack: bad entry encoding 0x{b:02x} at offset {pos}")
-        pos += size + _lp_backlen_size(size)
+        one, pos = _lp_decode(blob, pos)
+        out.append(one)
     raise RDBError("listpack: missing end marker")
+
+
+def _lp_decode(blob: bytes, pos: int) -> tuple[bytes | int, int]:
+    """The listpack entry at pos (not the end marker) and the position of the next."""
+    b = blob[pos]
+    if b < 0x80:
+        one: bytes | int = b
+        size = 1
+    elif b < 0xC0:
+        n = b & 0x3F
+        one, size = blob[pos + 1:pos + 1 + n], 1 + n
+    elif b < 0xE0:
+        u = ((b & 0x1F) << 8) | blob[pos + 1]
+        one, size = (u - 0x2000 if u >= 0x1000 else u), 2
+    elif b < 0xF0:
+        n = ((b & 0x0F) << 8) | blob[pos + 1]
+        one, size = blob[pos + 2:pos + 2 + n], 2 + n
+    elif b == 0xF0:
+        n = struct.unpack_from("<I", blob, pos + 1)[0]
+        one, size = blob[pos + 5:pos + 5 + n], 5 + n
+    elif b in _LP_INT_SIZES:                       # 16, 24, 32 and 64-bit integers
+        size = _LP_INT_SIZES[b]
+        if len(blob) < pos + size:
+            raise RDBError(f"listpack: truncated entry at offset {pos}")
+        one = int.from_bytes(blob[pos + 1:pos + size], "little", signed=True)
+    else:
+        raise RDBError(f"listpack: bad entry encoding 0x{b:02x} at offset {pos}")
+    return one, pos + size + _lp_backlen_size(size)
+
+
+_LP_INT_SIZES = {0xF1: 3, 0xF2: 4, 0xF3: 5, 0xF4: 9}   # encoding byte -> entry size
 
 
 def ziplist_items(blob: bytes) -> list[bytes | int]:
@@ -658,14 +692,6 @@ def _text(x: bytes | int) -> bytes:
     return x if isinstance(x, bytes) else b"%d" % x
 
 
-def _pairs(items: list[bytes | int]) -> list[tuple[bytes, bytes]]:
-    return _text_pairs([_text(x) for x in items])
-
-
-def _text_pairs(texts: list[bytes]) -> list[tuple[bytes, bytes]]:
-    return list(zip(texts[::2], texts[1::2], strict=True))
-
-
 # ---- Reading: primitives ----
 
 class Reader:
@@ -703,12 +729,30 @@ class Reader:
         raise RDBError(f"Unknown length encoding {b} in rdbLoadLen() at offset {self.pos - 1}")
 
     def length(self) -> int:
+        data, p = self.data, self.pos
+        if p < len(data) and data[p] < 0x40:          # 6-bit length: the common case
+            self.pos = p + 1
+            return data[p]
         n, encoded = self.length_or_encoding()
         if encoded:
             raise RDBError(f"unexpected string encoding where a length belongs (offset {self.pos})")
         return n
 
     def string(self) -> bytes:
+        data, p = self.data, self.pos
+        if p < len(data):
+            n = data[p]
+            if n < 0x40 and p + 1 + n <= len(data):      # 6-bit length: the common case
+                self.pos = p + 1 + n
+                return data[p + 1:p + 1 + n]
+            if 0x40 <= n < 0x80 and p + 1 < len(data):  # 14-bit length
+                n = ((n & 0x3F) << 8) | data[p + 1]
+                if p + 2 + n <= len(data):
+                    self.pos = p + 2 + n
+                    return data[p + 2:p + 2 + n]
+            if n == 0xC0 | ENC_LZF:
+                self.pos = p + 1
+                return self._lzf()
         n, encoded = self.length_or_encoding()
         if not encoded:
             return self.take(n)
@@ -719,13 +763,16 @@ class Reader:
         if n == ENC_INT32:
             return b"%d" % struct.unpack("<i", self.take(4))[0]
         if n == ENC_LZF:
-            clen, ulen = self.length(), self.length()
-            packed = self.take(clen)
-            plain = lzf.decompress(packed, ulen) if ulen else b""
-            if plain is None or len(plain) != ulen:
-                raise RDBError(f"Invalid LZF compressed string at offset {self.pos - clen}")
-            return plain
+            return self._lzf()
         raise RDBError(f"Unknown RDB string encoding type {n}")
+
+    def _lzf(self) -> bytes:
+        clen, ulen = self.length(), self.length()
+        packed = self.take(clen)
+        plain = lzf.decompress(packed, ulen) if ulen else b""
+        if plain is None or len(plain) != ulen:
+            raise RDBError(f"Invalid LZF compressed string at offset {self.pos - clen}")
+        return plain
 
     def binary_double(self) -> float:
         return struct.unpack("<d", self.take(8))[0]
@@ -747,17 +794,25 @@ class Reader:
 
 # ---- Reading: values (rdbLoadObject) ----
 
-def _hash_from(pairs: list[tuple[bytes, bytes]], listpack: bool, limits: Limits) -> Hash:
-    h = Hash(pairs, listpack)
-    if listpack and (len(h) > limits.hash_max_listpack_entries or any(
-            len(f) > limits.hash_max_listpack_value or len(v) > limits.hash_max_listpack_value
-            for f, v in pairs)):
+def _even(texts: list[bytes]) -> list[bytes]:
+    if len(texts) % 2:
+        raise RDBError("a field or member without its value")
+    return texts
+
+
+def _hash_from(texts: list[bytes], limits: Limits) -> Hash:
+    """A hash from field, value, field, value...: a listpack unless too big for one."""
+    h = Hash(zip(_even(texts)[::2], texts[1::2], strict=True), True)
+    if len(h) > limits.hash_max_listpack_entries or \
+            (texts and max(map(len, texts)) > limits.hash_max_listpack_value):
         h.listpack = False
     return h
 
 
-def _zset_from_blob(pairs: list[tuple[bytes, bytes]], limits: Limits) -> ZSet:
-    z = ZSet(((m, float(s)) for m, s in pairs), skiplist=False)
+def _zset_from_blob(texts: list[bytes], limits: Limits) -> ZSet:
+    """A sorted set from a listpack or ziplist's member, score, member, score..."""
+    scores = list(map(float, _even(texts)[1::2]))
+    z = ZSet.loaded(texts[::2], scores, skiplist=False)
     if len(z) > limits.zset_max_listpack_entries:
         z.skiplist = True
     return z
@@ -791,6 +846,16 @@ def _load_quicklist(r: Reader, version: int) -> List:
 
 def load_object(r: Reader, rtype: int, key: bytes, limits: Limits) -> Any:
     """One value of type `rtype` (after the key), as a redkeep value."""
+    from_blob = _BLOB_LOADERS.get(rtype)
+    if from_blob is not None:            # one string holding a listpack, ziplist...
+        blob = r.string()
+        try:
+            return from_blob(blob, limits)
+        except (IndexError, struct.error, ValueError) as e:
+            if isinstance(e, RDBError):
+                raise
+            raise RDBError(f"Corrupt RDB blob of type {rtype} for key "
+                           f"'{key.decode(errors='replace')}': {e}") from None
     if rtype == TYPE_STRING:
         return r.string()
     if rtype == TYPE_LIST:
@@ -800,9 +865,7 @@ def load_object(r: Reader, rtype: int, key: bytes, limits: Limits) -> Any:
     if rtype in (TYPE_ZSET, TYPE_ZSET_2):
         return _load_zset(r, rtype == TYPE_ZSET_2, limits)
     if rtype == TYPE_HASH:
-        n = r.length()
-        pairs = [(r.string(), r.string()) for _ in range(n)]
-        return _hash_from(pairs, True, limits)
+        return _hash_from([r.string() for _ in range(2 * r.length())], limits)
     if rtype in (TYPE_LIST_QUICKLIST, TYPE_LIST_QUICKLIST_2):
         return _load_quicklist(r, 1 if rtype == TYPE_LIST_QUICKLIST else 2)
     if rtype in (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2):
@@ -811,35 +874,28 @@ def load_object(r: Reader, rtype: int, key: bytes, limits: Limits) -> Any:
         raise RDBError(f"The RDB file contains module data for the key "
                        f"'{key.decode(errors='replace')}' that redkeep can't load: "
                        "modules are not supported")
-    blob = r.string()
-    try:
-        return _load_blob_object(blob, rtype, key, limits)
-    except (IndexError, struct.error, ValueError) as e:
-        if isinstance(e, RDBError):
-            raise
-        raise RDBError(f"Corrupt RDB blob of type {rtype} for key "
-                       f"'{key.decode(errors='replace')}': {e}") from None
-
-
-def _load_blob_object(blob: bytes, rtype: int, key: bytes, limits: Limits) -> Any:
-    if rtype == TYPE_HASH_ZIPMAP:
-        return _hash_from(zipmap_pairs(blob), True, limits)
-    if rtype == TYPE_LIST_ZIPLIST:
-        return List(_text(x) for x in ziplist_items(blob))
-    if rtype == TYPE_SET_INTSET:
-        ints = intset_items(blob)
-        s = Set((b"%d" % i for i in ints), intset=True)
-        s.intset = len(s) <= intset_limit(limits.set_max_intset_entries)
-        return s
-    if rtype == TYPE_ZSET_ZIPLIST:
-        return _zset_from_blob(_pairs(ziplist_items(blob)), limits)
-    if rtype == TYPE_ZSET_LISTPACK:
-        return _zset_from_blob(_text_pairs(listpack_texts(blob)), limits)
-    if rtype == TYPE_HASH_ZIPLIST:
-        return _hash_from(_pairs(ziplist_items(blob)), True, limits)
-    if rtype == TYPE_HASH_LISTPACK:
-        return _hash_from(_text_pairs(listpack_texts(blob)), True, limits)
+    r.string()
     raise RDBError(f"Unknown RDB encoding type {rtype} for key '{key.decode(errors='replace')}'")
+
+
+def _set_from_intset(blob: bytes, limits: Limits) -> Set:
+    s = Set((b"%d" % i for i in intset_items(blob)), intset=True)
+    s.intset = len(s) <= intset_limit(limits.set_max_intset_entries)
+    return s
+
+
+_BLOB_LOADERS: dict[int, Callable[[bytes, Limits], Any]] = {
+    TYPE_HASH_ZIPMAP: lambda blob, limits: _hash_from(
+        [x for pair in zipmap_pairs(blob) for x in pair], limits),
+    TYPE_LIST_ZIPLIST: lambda blob, limits: List(_text(x) for x in ziplist_items(blob)),
+    TYPE_SET_INTSET: _set_from_intset,
+    TYPE_ZSET_ZIPLIST: lambda blob, limits: _zset_from_blob(
+        [_text(x) for x in ziplist_items(blob)], limits),
+    TYPE_ZSET_LISTPACK: lambda blob, limits: _zset_from_blob(listpack_texts(blob), limits),
+    TYPE_HASH_ZIPLIST: lambda blob, limits: _hash_from(
+        [_text(x) for x in ziplist_items(blob)], limits),
+    TYPE_HASH_LISTPACK: lambda blob, limits: _hash_from(listpack_texts(blob), limits),
+}
 
 
 # ---- Reading: streams ----
@@ -945,7 +1001,7 @@ def _check_crc(data: bytes, end: int, version: int) -> None:
 
 def load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
     """Every database, AUX field and function library of an RDB file (see _load_rdb)."""
-    with _bulk():
+    with _bulk(freeze=True):
         return _load_rdb(data, limits)
 
 
@@ -954,72 +1010,100 @@ def _load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
     version = _check_header(data)
     out = LoadedRDB(version)
     r = Reader(data, 9)
-    db: dict[bytes, Entry] = out.dbs.setdefault(0, {})
+    dbid, records, count = 0, {0: 0}, 0      # key records per database, to find twins
+    db, expires = _select(out, 0)
     expire: int | None = None
     while True:
-        if expire is None:
-            _load_plain_strings(r, db)   # the common records, inlined
+        if expire is None and r.pos < len(data) and data[r.pos] in _PLAIN_FIRST:
+            count += _load_plain_strings(r, db, expires)   # the common records, inlined
         op = r.byte()
-        if op == OP_EXPIRETIME_MS:
+        if op < OP_FIRST:                # a value type: the key and its value
+            key = r.string()
+            db[key] = load_object(r, op, key, limits)
+            count += 1
+            if expire is not None:
+                expires[key] = expire
+                expire = None
+        elif op == OP_EXPIRETIME_MS:
             expire = r.millis()
         elif op == OP_EXPIRETIME:
             expire = struct.unpack("<i", r.take(4))[0] * 1000
         elif op == OP_SELECTDB:
-            db = out.dbs.setdefault(r.length(), {})
-        elif op == OP_RESIZEDB:
-            r.length(), r.length()
-        elif op == OP_AUX:
-            name = r.string()
-            out.aux[name.decode(errors="replace")] = r.string()
-        elif op in (OP_IDLE, OP_FREQ):
-            r.length() if op == OP_IDLE else r.byte()
-        elif op == OP_MODULE_AUX:
-            _skip_module_aux(r)
-        elif op == OP_FUNCTION2:
-            out.functions.append(r.string())
-        elif op == OP_FUNCTION_PRE_GA:
-            raise RDBError("The RDB file contains functions in a pre-release format "
-                           "that redkeep can't load")
+            records[dbid] += count
+            dbid, count = r.length(), 0
+            records.setdefault(dbid, 0)
+            db, expires = _select(out, dbid)
         elif op == OP_EOF:
             break
         else:
-            key = r.string()
-            db[key] = (load_object(r, op, key, limits), expire)
-            expire = None
+            _load_opcode(r, op, out)
+    records[dbid] += count
     _check_crc(data, r.pos, version)
-    out.dbs = {k: v for k, v in out.dbs.items() if v}
+    for dbid, n in records.items():
+        if n != len(out.values[dbid]):   # rdbLoad panics on "RDB has duplicated key"
+            raise RDBError(f"RDB has duplicated keys in DB {dbid}")
+    out.values = {k: v for k, v in out.values.items() if v}
+    out.expires = {k: out.expires[k] for k in out.values}
     return out
 
 
-def _load_plain_strings(r: Reader, db: dict[bytes, Entry]) -> None:
+def _load_opcode(r: Reader, op: int, out: LoadedRDB) -> None:
+    """The opcodes that carry no key: RESIZEDB, AUX, IDLE, FREQ, module aux, functions."""
+    if op == OP_RESIZEDB:
+        r.length(), r.length()
+    elif op == OP_AUX:
+        name = r.string()
+        out.aux[name.decode(errors="replace")] = r.string()
+    elif op in (OP_IDLE, OP_FREQ):
+        r.length() if op == OP_IDLE else r.byte()
+    elif op == OP_MODULE_AUX:
+        _skip_module_aux(r)
+    elif op == OP_FUNCTION2:
+        out.functions.append(r.string())
+    elif op == OP_FUNCTION_PRE_GA:
+        raise RDBError("The RDB file contains functions in a pre-release format "
+                       "that redkeep can't load")
+
+
+def _select(out: LoadedRDB, dbid: int) -> tuple[dict[bytes, Any], dict[bytes, int]]:
+    return out.values.setdefault(dbid, {}), out.expires.setdefault(dbid, {})
+
+
+def _load_plain_strings(r: Reader, db: dict[bytes, Any], expires: dict[bytes, int]) -> int:
     """Consume a run of string records whose key and value have one-byte lengths (each
     optionally preceded by an EXPIRETIME_MS), exactly as the general loop would; stop
-    before anything else (the general loop goes on from there)."""
+    before anything else (the general loop goes on from there); returns how many. No
+    such record is longer than _PLAIN_MAX, so none starting before `safe` can run past
+    the data."""
     data, pos = r.data, r.pos
-    end = len(data)
-    unpack = struct.unpack_from
-    while pos + 3 <= end:
-        op = data[pos]
+    safe = len(data) - _PLAIN_MAX
+    unpack_from = struct.unpack_from
+    n = 0
+    while pos < safe:
         p = pos
-        expire = None
-        if op == OP_EXPIRETIME_MS:
-            if p + 12 > end:
+        if data[p]:
+            if data[p] != OP_EXPIRETIME_MS or data[p + 9]:
                 break
-            expire = unpack("<q", data, p + 1)[0]
             p += 9
-            op = data[p]
-        if op != 0:
-            break
         kl = data[p + 1]
-        if kl >= 0x40 or p + 3 + kl > end:
+        if kl >= 0x40:
             break
         vp = p + 2 + kl
         vl = data[vp]
-        if vl >= 0x40 or vp + 1 + vl > end:
+        if vl >= 0x40:
             break
-        db[data[p + 2:vp]] = (data[vp + 1:vp + 1 + vl], expire)
+        key = data[p + 2:vp]
+        if p != pos:
+            expires[key] = unpack_from("<q", data, pos + 1)[0]
         pos = vp + 1 + vl
+        db[key] = data[vp + 1:pos]
+        n += 1
     r.pos = pos
+    return n
+
+
+_PLAIN_MAX = 9 + 1 + 1 + 0x3F + 1 + 0x3F   # expire, type, key length + key, value's
+_PLAIN_FIRST = (TYPE_STRING, OP_EXPIRETIME_MS)  # the bytes such a record starts with
 
 
 def load_value(payload: bytes, limits: Limits = Limits(), key: bytes = b"") -> Any:

@@ -151,17 +151,18 @@ def load_into(server: Any, loaded: LoadedRDB, now_ms: int, merge: bool = False) 
     range or, unless `merge`, a key that already exists."""
     dbs = server.keyspace.dbs
     loaded_n = expired_n = 0
-    for dbid, keys in loaded.dbs.items():
+    for dbid, values in loaded.values.items():
         if dbid >= len(dbs):
             raise RDBError(f"FATAL: Data file was created with a Redis server configured to "
                            f"handle more than {len(dbs)} databases. Exiting")
-        db = dbs[dbid]
+        db, expires = dbs[dbid], loaded.expires[dbid]
         if not db.data and db.access is None and not server.keyspace.notify_flags:
-            expired = db.bulk_load(keys, now_ms)     # the common case: a fresh start
+            expired = db.bulk_load(values, expires, now_ms)   # the common case: a fresh start
             expired_n += expired
-            loaded_n += len(keys) - expired
+            loaded_n += len(values) - expired
             continue
-        for key, (value, expire) in keys.items():
+        for key, value in values.items():
+            expire = expires.get(key)
             if expire is not None and expire < now_ms:
                 expired_n += 1
                 continue

@@ -110,6 +110,56 @@ def test_listpack_round_trip_every_encoding():
     assert items[len(INTS):] == strings
 
 
+def test_listpack_texts_equal_items_for_every_encoding():
+    strings = [b"", b"x" * 63, b"y" * 64, b"w" * 4096, b"007", b"1.5"]
+    for elements in ([b"%d" % i for i in INTS] + strings, strings + [b"%d" % i for i in INTS]):
+        blob = encode_listpack(elements)
+        assert rdb.listpack_texts(blob) == [x if isinstance(x, bytes) else b"%d" % x
+                                            for x in listpack_items(blob)] == elements
+    with pytest.raises(RDBError, match="missing end marker"):
+        rdb.listpack_texts(encode_listpack([b"1", b"300", b"70000"])[:-1])
+
+
+def test_key_listed_twice_is_refused():
+    """rdbLoad panics on "RDB has duplicated key"; redkeep refuses the file."""
+    def record(key: bytes, value: bytes, expire: int | None = None) -> bytes:
+        head = b"\xfc" + struct.pack("<q", expire) if expire is not None else b""
+        return head + b"\x00" + encode_string(key) + encode_string(value)
+    hash_k = b"\x04" + encode_string(b"k") + b"\x01" + encode_string(b"f") + encode_string(b"v")
+    for body in (record(b"k", b"1", 5000) + record(b"k", b"2"),
+                 record(b"k", b"1") + record(b"j", b"x" * 100) + record(b"k", b"2", 7000),
+                 record(b"k", b"1", 5000) + hash_k,
+                 b"\xfe\x03" + hash_k + record(b"a", b"1") + hash_k):
+        data = b"REDIS0010" + body + b"\xff"
+        data += struct.pack("<Q", rdb.crc64(data))
+        with pytest.raises(RDBError, match="duplicated keys in DB"):
+            load_rdb(data)
+    ok = b"REDIS0010" + record(b"k", b"1", 5000) + b"\xfe\x01" + record(b"k", b"2") + b"\xff"
+    ok += struct.pack("<Q", rdb.crc64(ok))
+    assert load_rdb(ok).dbs == {0: {b"k": (b"1", 5000)}, 1: {b"k": (b"2", None)}}
+
+
+def test_hash_and_zset_blob_with_a_missing_value_are_refused():
+    for rtype in (rdb.TYPE_HASH_LISTPACK, rdb.TYPE_ZSET_LISTPACK):
+        data = b"REDIS0010" + bytes((rtype,)) + encode_string(b"k") + \
+            encode_string(encode_listpack([b"a", b"1", b"b"]), compress=False) + b"\xff"
+        data += struct.pack("<Q", rdb.crc64(data))
+        with pytest.raises(RDBError, match="without its value"):
+            load_rdb(data)
+
+
+def test_zset_loaded_in_bulk_is_the_same_as_built_one_by_one():
+    members, scores = [b"b", b"a", b"c", b"z"], [2.0, 2.0, -0.0, float("inf")]
+    for skiplist in (False, True):
+        bulk = ZSet.loaded(members, scores, skiplist)
+        slow = ZSet(zip(members, scores, strict=True), skiplist)
+        assert list(bulk.order) == list(slow.order) and dict(bulk) == dict(slow)
+        assert [str(s) for s in bulk.values()] == [str(s) for s in slow.values()]
+    twice = ZSet.loaded([b"a", b"b", b"a"], [1.0, 2.0, 3.0], False)
+    assert dict(twice) == {b"a": 3.0, b"b": 2.0} and list(twice.order) == [(2.0, b"b"),
+                                                                          (3.0, b"a")]
+
+
 def _ziplist(entries: list[bytes]) -> bytes:
     """A ziplist (pre-7.0 encoding) of the given raw entry bodies (encoding + data)."""
     body, prev = b"", 0

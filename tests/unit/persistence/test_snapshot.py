@@ -67,7 +67,7 @@ def test_write_rdb_file_failure_names_temp_file(tmp_path):
 # ---- load_into ----
 
 def test_load_into_skips_expired_and_counts(server):
-    loaded = LoadedRDB(10, dbs={0: {b"a": (b"1", None), b"gone": (b"x", NOW - 1)},
+    loaded = LoadedRDB.from_entries(10, {0: {b"a": (b"1", None), b"gone": (b"x", NOW - 1)},
                                 3: {b"h": (Hash([(b"f", b"v")]), NOW + 5000)}})
     assert snapshot.load_into(server, loaded, NOW) == (2, 1)
     db0, db3 = server.keyspace.dbs[0], server.keyspace.dbs[3]
@@ -75,14 +75,34 @@ def test_load_into_skips_expired_and_counts(server):
     assert db3.expires[b"h"] == NOW + 5000
 
 
+def test_bulk_load_accounts_memory_as_key_by_key_and_skips_expired(server, tmp_path):
+    from redkeep.server.types.list import List
+    from redkeep.server.types.set import Set
+    entries = {0: {b"s": (b"x" * 10, None), b"h": (Hash([(b"f", b"v"), (b"g", b"w")]), None),
+                   b"l": (List([b"a", b"b", b"c"]), NOW + 10), b"z": (Set([b"m"]), NOW - 1),
+                   b"old": (b"v", NOW - 5)}}
+    assert snapshot.load_into(server, LoadedRDB.from_entries(10, entries), NOW) == (3, 2)
+    one_by_one = Server(server.config, ManualClock(wall_ms=NOW))
+    db = one_by_one.keyspace.dbs[0]
+    for key, (value, expire) in entries[0].items():
+        if expire is None or expire >= NOW:
+            db.set_key(key, value)
+            if expire is not None:
+                db.set_expire(key, expire)
+    bulk = server.keyspace.dbs[0]
+    assert bulk.data == db.data and bulk.expires == db.expires == {b"l": NOW + 10}
+    assert server.keyspace.used_memory == one_by_one.keyspace.used_memory
+    assert bulk._container_mem == db._container_mem
+
+
 def test_load_into_refuses_duplicates_and_bad_db(server):
     server.keyspace.dbs[0].set_key(b"a", b"0")
     with pytest.raises(RDBError, match="duplicated key 'a' in DB 0"):
-        snapshot.load_into(server, LoadedRDB(10, dbs={0: {b"a": (b"1", None)}}), NOW)
-    assert snapshot.load_into(server, LoadedRDB(10, dbs={0: {b"a": (b"1", None)}}), NOW,
+        snapshot.load_into(server, LoadedRDB.from_entries(10, {0: {b"a": (b"1", None)}}), NOW)
+    assert snapshot.load_into(server, LoadedRDB.from_entries(10, {0: {b"a": (b"1", None)}}), NOW,
                               merge=True) == (1, 0)
     with pytest.raises(RDBError, match="more than 16 databases"):
-        snapshot.load_into(server, LoadedRDB(10, dbs={16: {b"a": (b"1", None)}}), NOW)
+        snapshot.load_into(server, LoadedRDB.from_entries(10, {16: {b"a": (b"1", None)}}), NOW)
 
 
 # ---- Commands through the Server ----

@@ -62,14 +62,33 @@ class ZSet(dict):
         self.order: SortedList = SortedList()
         self.skiplist = skiplist
         pairs = []
+        twice = False
         for member, score in items:
             score = self.store_score(score)
             if dict.get(self, member) is None:
                 pairs.append((score, member))
+            else:
+                twice = True
             dict.__setitem__(self, member, score)
-        if len(pairs) != len(self):      # a member listed twice: the last score wins
+        if twice:                        # a member listed twice: the last score wins
             pairs = [(s, m) for m, s in dict.items(self)]
-        self.order.update(pairs)
+        if pairs:
+            self.order.update(pairs)
+
+    @classmethod
+    def loaded(cls, members: list[bytes], scores: list[float], skiplist: bool) -> ZSet:
+        """A set read from a file (members with their scores), built in bulk; a member
+        listed twice takes the general path (the last score wins)."""
+        z = dict.__new__(cls)            # __init__'s work, in bulk
+        dict.update(z, zip(members, scores, strict=True))
+        if len(z) != len(members):
+            return cls(zip(members, scores, strict=True), skiplist)
+        z.skiplist = skiplist
+        if not skiplist and 0.0 in scores:                 # a listpack turns -0 into 0
+            dict.update(z, ((m, 0.0) for m, s in zip(members, scores, strict=True) if s == 0))
+            scores = [0.0 if s == 0 else s for s in scores]
+        z.order = SortedList(zip(scores, members, strict=True))
+        return z
 
     @classmethod
     def for_first_member(cls, member: bytes, max_entries: int, max_value: int) -> ZSet:
