@@ -468,6 +468,7 @@ class AppendOnlyFile:
         if not st.last_write_ok:
             _note(srv, "warning", "AOF write error looks solved, Redis can write again.")
             st.last_write_ok = True
+            srv.aof_write_error = ""
         st.current_size += len(data)
         st.last_incr_size += len(data)
         if srv.config.appendfsync == "always" and not self._fsync_paused():
@@ -501,18 +502,22 @@ class AppendOnlyFile:
                   "policy is 'always'. Exiting...")
             os._exit(1)
         st.last_write_ok = False
+        srv.aof_write_error = st.last_write_error     # writes get MISCONF until it works
 
     def fsync(self) -> None:
-        st = self.state
+        st, srv = self.state, self.server
         if self.fd < 0:
             return
         try:
             os.fdatasync(self.fd)
-        except OSError as e:
-            _note(self.server, "warning", f"Fail to fsync the AOF file: {e.strerror}.")
+        except OSError as e:    # aof_bio_fsync_status: writes refused until an fsync works
+            _note(srv, "warning", f"Fail to fsync the AOF file: {e.strerror}.")
+            srv.aof_write_error = e.strerror or str(e)
             return
+        if st.last_write_ok:
+            srv.aof_write_error = ""
         st.fsync_offset = st.current_size
-        st.last_fsync_s = _now_s(self.server)
+        st.last_fsync_s = _now_s(srv)
 
     def everysec(self) -> None:
         """The once-a-second fsync of ``appendfsync everysec`` (from the cron)."""
@@ -561,6 +566,8 @@ def _uninstall(server: Any) -> None:
             break
     aof.close()
     server.aof = None
+    server.aof_write_error = ""
+    state_of(server).last_write_ok = True
 
 
 # ---- Files ----

@@ -120,6 +120,7 @@ class Server:
         self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
         self.busy_script: Any = None   # a scripting.ScriptRun past busy-reply-threshold
         self.misconf = False   # the last BGSAVE failed (persistence.snapshot): MISCONF
+        self.aof_write_error = ""   # why the AOF can't be written (persistence.aof): MISCONF
         self.loading = False   # loading the dataset at startup: -LOADING for most commands
         from redkeep.server.commands.server import install_config_hooks
         install_config_hooks(self)
@@ -175,8 +176,10 @@ class Server:
                 "in the configuration file, and then restart the server."))
         if self.config.maxmemory and self.evictor.out_of_memory(c, cmd):
             return self.reject(c, cmd, errors.OOM)
-        if self.misconf and self.writes_denied_by_disk_error(c, cmd):
-            return self.reject(c, cmd, errors.MISCONF)
+        if self.misconf or self.aof_write_error:
+            denied = self.writes_denied_by_disk_error(c, cmd)
+            if denied:
+                return self.reject(c, cmd, denied)
         if self.repl_guard and c.kind != "master":
             denied = self.replication_denies(c, cmd)
             if denied:
@@ -256,13 +259,18 @@ class Server:
             self.upstream.cron()
         self.master_side.cron(self.repl_cron_loops)
 
-    def writes_denied_by_disk_error(self, c: Client, cmd: Command) -> bool:
-        """writeCommandsDeniedByDiskError: write commands (and PING) after a failed BGSAVE."""
-        if not (self.config.stop_writes_on_bgsave_error and self.config.save):
-            return False
-        if cmd.is_write or cmd.name == "ping":
-            return True
-        return cmd.name == "exec" and any(q.is_write for q, _ in c.mstate)
+    def writes_denied_by_disk_error(self, c: Client, cmd: Command) -> str:
+        """writeCommandsDeniedByDiskError: write commands (and PING) get MISCONF after a
+        failed BGSAVE (with stop-writes-on-bgsave-error and save points) or while the
+        AOF can't be written or fsynced; "" when this command may run."""
+        if not (cmd.is_write or cmd.name == "ping" or
+                (cmd.name == "exec" and any(q.is_write for q, _ in c.mstate))):
+            return ""
+        if self.misconf and self.config.stop_writes_on_bgsave_error and self.config.save:
+            return errors.MISCONF
+        if self.aof_write_error and self.config.appendonly:
+            return f"MISCONF Errors writing to the AOF file: {self.aof_write_error}"
+        return ""
 
     def reject(self, c: Client, cmd: Command | None, message: str,
                in_multi_too: bool = True) -> ErrorReply:

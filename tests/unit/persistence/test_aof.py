@@ -3,6 +3,9 @@ and the in-process loader on files written by hand (Redis 7.0.15's texts and lay
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
 from redkeep.clock import ManualClock
@@ -19,6 +22,7 @@ from redkeep.persistence.aof import (
     read_commands,
     rewrite_commands,
 )
+from redkeep.resp.types import OK
 from redkeep.server.config import ServerConfig
 from redkeep.server.propagation import encode_command
 from redkeep.server.server import Server
@@ -338,6 +342,56 @@ def test_writes_reach_the_incr_file_in_redis_format(aof_server, tmp_path):
     assert aof_server.aof is None and not aof_server.propagator.feeds
     aof_server.execute(c, [b"SET", b"b", b"2"])
     assert (d / "appendonly.aof.1.incr.aof").read_bytes() == expected
+
+
+def test_write_error_refuses_writes_with_misconf_until_a_write_works(aof_server, tmp_path,
+                                                                       monkeypatch):
+
+    from redkeep.server.connection import Client
+    aof_server.config.appendonly = True
+    aof_server.config.appendfsync = "everysec"
+    assert aof.load_at_startup(aof_server)
+    c = Client(aof_server, 1)
+    real_write = os.write
+
+    def full_disk(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(aof.os, "write", full_disk)
+    assert aof_server.execute(c, [b"SET", b"a", b"1"]) == OK   # executed, then not written
+    aof_server.aof.write_pending()
+    assert "Error writing to the AOF file: No space left on device" in aof_server.logged
+    refused = "MISCONF Errors writing to the AOF file: No space left on device"
+    for argv in ([b"SET", b"b", b"2"], [b"PING"], [b"INCR", b"n"]):
+        assert aof_server.execute(c, argv).message == refused
+    assert aof_server.execute(c, [b"GET", b"a"]) == b"1"          # reads go on
+    assert dict(aof.info_fields(aof_server)[0])["aof_last_write_status"] == "err"
+    monkeypatch.setattr(aof.os, "write", real_write)
+    aof.cron(aof_server)                                           # the retry works
+    assert "AOF write error looks solved, Redis can write again." in aof_server.logged
+    assert aof_server.execute(c, [b"SET", b"b", b"2"]) == OK
+    aof_server.aof.write_pending()
+    assert (tmp_path / "appendonlydir" / "appendonly.aof.1.incr.aof").read_bytes() == \
+        cmd("SELECT", "0") + cmd("SET", "a", "1") + cmd("SET", "b", "2")
+
+
+def test_fsync_error_refuses_writes_until_an_fsync_works(aof_server, monkeypatch):
+
+    from redkeep.server.connection import Client
+    aof_server.config.appendonly = True
+    assert aof.load_at_startup(aof_server)
+    c = Client(aof_server, 1)
+
+    def io_error(fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+    monkeypatch.setattr(aof.os, "fdatasync", io_error)
+    aof_server.execute(c, [b"SET", b"a", b"1"])
+    aof_server.aof.write_pending()
+    aof_server.aof.fsync()
+    assert aof_server.execute(c, [b"SET", b"a", b"2"]).message == \
+        "MISCONF Errors writing to the AOF file: Input/output error"
+    monkeypatch.undo()
+    aof_server.aof.fsync()
+    assert aof_server.execute(c, [b"SET", b"a", b"2"]) == OK
 
 
 def test_rewrite_limited_backs_off_after_three_failures(aof_server):
