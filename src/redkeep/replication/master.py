@@ -60,7 +60,7 @@ class SlaveState(enum.Enum):
 class AttachedReplica:
     __slots__ = ("client", "state", "port", "ip", "capa_eof", "capa_psync2", "ack_offset",
                  "ack_time_ms", "buffer", "buffered", "initial_offset", "hold_until_ack",
-                 "wait_since_ms", "rdb_only", "pre_psync")
+                 "wait_since_ms", "rdb_only", "pre_psync", "stream_bytes")
 
     def __init__(self, client: Client, now_ms: int) -> None:
         self.client = client
@@ -78,6 +78,7 @@ class AttachedReplica:
         self.wait_since_ms = now_ms
         self.rdb_only = False
         self.pre_psync = False          # came with old SYNC: no +FULLRESYNC line
+        self.stream_bytes = 0           # stream written to its socket since it went online
 
     def address(self) -> str:
         """ip:port as Redis names a replica in logs (announced ip, listening port)."""
@@ -86,6 +87,7 @@ class AttachedReplica:
 
     def send(self, data: bytes) -> None:
         if self.state is SlaveState.ONLINE and not self.hold_until_ack:
+            self.stream_bytes += len(data)
             self.client.writer(data)
         else:
             self.buffer.append(data)
@@ -95,6 +97,7 @@ class AttachedReplica:
         data, self.buffer, self.buffered = b"".join(self.buffer), [], 0
         self.hold_until_ack = False
         if data:
+            self.stream_bytes += len(data)
             self.client.writer(data)
 
 

@@ -73,6 +73,7 @@ class ClientConnection(asyncio.Protocol):
         self._closed = False
         self._held: list[bytes] | None = None
         self._block_timer: asyncio.TimerHandle | None = None
+        self._soft_since: int | None = None   # over the soft output limit since (ms)
 
     # ---- Connection lifecycle ----
 
@@ -269,18 +270,42 @@ class ClientConnection(asyncio.Protocol):
             return
         self.srv.stats["total_net_output_bytes"] += len(data)
         self.transport.write(data)
-        c = self.client
-        if c is not None and (c.channels or c.patterns):
-            self._check_pubsub_limits()
+        size = self.transport.get_write_buffer_size()   # what the peer has not read yet
+        if size:
+            self._check_output_limits(size)
+        elif self._soft_since is not None:
+            self._soft_since = None
 
-    def _check_pubsub_limits(self) -> None:
-        size = self.transport.get_write_buffer_size()
-        limit = self.srv.config.client_output_buffer_limit["pubsub"][0]
-        if limit and size > limit:
+    def _check_output_limits(self, size: int) -> None:
+        """checkClientOutputBufferLimits: a client whose unread output is over its class's
+        hard limit, or over the soft one for more than soft-seconds, is closed. A
+        replica counts only the stream (Redis sends the RDB outside the buffer; before
+        it is online replication.master checks the buffer it keeps itself)."""
+        c = self.client
+        if c is None or c.kind == "master":
+            return
+        if c.kind == "replica":
+            r = self.srv.master_side.replicas.get(c.id)
+            if r is None or r.stream_bytes == 0:
+                return
+            size, cls = min(size, r.stream_bytes), "replica"
+        else:
+            cls = "pubsub" if c.channels or c.patterns else "normal"
+        hard, soft, secs = self.srv.config.client_output_buffer_limit[cls]
+        soft_over = False
+        if soft and size > soft:
+            now = self.node.now_ms()
+            if self._soft_since is None:
+                self._soft_since = now
+            soft_over = now - self._soft_since > secs * 1000
+        else:
+            self._soft_since = None
+        if (hard and size > hard) or soft_over:
             self.node.log.warning(
-                f"Client id={self.client.id} addr={self.client.addr} scheduled to be closed ASAP "
+                f"Client id={c.id} addr={c.addr} scheduled to be closed ASAP "
                 "for overcoming of output buffer limits.")
-            self.close()
+            self._closed = True          # what it did not read is dropped, as Redis frees
+            self.transport.abort()       # the client: close() would wait for it to read
 
     def _close_from_server(self) -> None:
         if self._busy:
