@@ -394,6 +394,27 @@ def test_fsync_error_refuses_writes_until_an_fsync_works(aof_server, monkeypatch
     assert aof_server.execute(c, [b"SET", b"a", b"2"]) == OK
 
 
+def test_debug_loadaof_reloads_what_the_aof_holds(aof_server):
+    from redkeep.server.connection import Client
+    c = Client(aof_server, 1)
+    aof_server.config.enable_debug_command = "yes"
+    assert aof_server.execute(c, [b"DEBUG", b"LOADAOF"]).message == \
+        "ERR DEBUG LOADAOF needs the AOF on (appendonly yes)"
+    aof_server.config.appendonly = True
+    assert aof.load_at_startup(aof_server)
+    for argv in ([b"SET", b"a", b"1"], [b"RPUSH", b"l", b"x"], [b"SELECT", b"3"],
+                 [b"INCR", b"n"]):
+        aof_server.execute(c, argv)
+    aof_server.keyspace.dbs[0].set_key(b"only-in-memory", b"v")    # never in the AOF
+    assert aof_server.execute(c, [b"DEBUG", b"LOADAOF"]) == OK
+    assert "Append Only File loaded by DEBUG LOADAOF" in aof_server.logged
+    assert set(aof_server.keyspace.dbs[0].data) == {b"a", b"l"}
+    assert aof_server.keyspace.dbs[3].data == {b"n": b"1"}
+    aof_server.execute(c, [b"INCR", b"n"])                        # the AOF goes on
+    assert aof_server.execute(c, [b"DEBUG", b"LOADAOF"]) == OK
+    assert aof_server.keyspace.dbs[3].data == {b"n": b"2"}
+
+
 def test_rewrite_limited_backs_off_after_three_failures(aof_server):
     st = aof.state_of(aof_server)
     clock = aof_server.clock

@@ -7,6 +7,8 @@ SHUTDOWN stay in commands/server.py). Only one child runs at a time, as in Redis
 
 from __future__ import annotations
 
+import os
+
 from redkeep.persistence import aof, snapshot
 from redkeep.resp.types import OK, Status
 from redkeep.server import errors
@@ -89,6 +91,31 @@ def debug_reload(c: Client, argv: list[bytes]) -> object:
     log = getattr(srv, "log", None)
     if log is not None:
         log.warning("DB reloaded by DEBUG RELOAD")
+    return OK
+
+
+def debug_loadaof(c: Client, argv: list[bytes]) -> object:
+    """DEBUG LOADAOF: write the AOF buffer, empty the dataset, load the AOF files back.
+    Like Redis a load that fails ends the process (the dataset is gone by then); unlike
+    Redis it is refused while appendonly is off (Redis would empty the dataset and exit)."""
+    srv = c.server
+    if not srv.config.appendonly or srv.aof is None:
+        raise CommandError("ERR DEBUG LOADAOF needs the AOF on (appendonly yes)")
+    dirty = srv.dirty
+    srv.aof.write_pending()
+    srv.aof.fsync()
+    snapshot.flush_data(srv)
+    aof.load_manifest(srv)
+    aof.delete_history_files(srv)
+    ret = aof.load_files(srv)
+    log = getattr(srv, "log", None)
+    if ret not in (aof.LoadResult.AOF_OK, aof.LoadResult.AOF_EMPTY):
+        if log is not None:
+            log.warning(f"DEBUG LOADAOF failed to load the AOF ({ret.name}). Exiting.")
+        os._exit(1)
+    srv.dirty = dirty              # what was loaded is no change to save or propagate
+    if log is not None:
+        log.warning("Append Only File loaded by DEBUG LOADAOF")
     return OK
 
 

@@ -1169,12 +1169,12 @@ def _debug_handlers() -> dict[bytes, tuple[Any, int, int]]:
         return b"bits:64 robj:16 dictentry:24 sdshdr5:1 sdshdr8:3 sdshdr16:5 sdshdr32:9 " \
                b"sdshdr64:17 "
 
-    from redkeep.server.commands.persistence import debug_reload
+    from redkeep.server.commands.persistence import debug_loadaof, debug_reload
 
     big = 1 << 30
     return {
         b"digest": (digest_all, 2, 2), b"digest-value": (digest_value, 2, big),
-        b"reload": (debug_reload, 2, 5),
+        b"reload": (debug_reload, 2, 5), b"loadaof": (debug_loadaof, 2, 2),
         b"populate": (debug_populate, 3, 5), b"object": (debug_object, 3, 3),
         b"sdslen": (debug_sdslen, 3, 3), b"sleep": (sleep, 3, 3),
         b"set-active-expire": (active_expire, 3, 3), b"error": (error, 3, 3),
