@@ -444,11 +444,17 @@ class AppendOnlyFile:
         self.fd = fd
         self.encoder = StreamEncoder(PROPAGATE_AOF)
         self.pending: list[bytes] = []   # truthy when bytes wait for write_pending()
+        self.stamped_s = 0               # the last #TS annotation written (unix seconds)
 
     def feed(self, ops: list) -> None:
         data = self.encoder.encode(ops)
         st = self.state
         if data and (st.status is AOFStatus.AOF_ON or st.child_pid is not None):
+            if self.server.config.aof_timestamp_enabled:   # genAofTimestampAnnotation
+                now = _now_s(self.server)
+                if now > self.stamped_s:
+                    self.stamped_s = now
+                    data = b"#TS:%d\r\n" % now + data
             self.pending.append(data)
 
     def write_pending(self) -> None:
@@ -681,7 +687,8 @@ def base_bytes(server: Any) -> bytes:
         aux = {"ctime": server.clock.wall_ms() // 1000,
                "used-mem": getattr(ks, "used_memory", 0), "aof-base": 1}
         return dump_rdb(snap, aux, bool(cfg.rdbcompression), bool(cfg.rdbchecksum), functions)
-    return b"".join(rewrite_commands(snap, functions))
+    stamp = b"#TS:%d\r\n" % _now_s(server) if cfg.aof_timestamp_enabled else b""
+    return stamp + b"".join(rewrite_commands(snap, functions))
 
 
 def _write_synced(path: str, data: bytes) -> None:

@@ -290,8 +290,9 @@ class SentinelCore:
             return
         live: Liveness = inst.live
         info_period = INFO_PERIOD
-        if isinstance(inst, Replica) and m.flags & (Flag.O_DOWN | Flag.FAILOVER_IN_PROGRESS):
-            info_period = 1000
+        if isinstance(inst, Replica) and (m.flags & (Flag.O_DOWN | Flag.FAILOVER_IN_PROGRESS)
+                                          or inst.master_link_down_since_ms):
+            info_period = 1000      # and a replica whose link to its master is down
         if inst is m and m.flags & Flag.MASTER_REBOOT:
             info_period = 1000
         down_after = m.down_after_ms

@@ -394,6 +394,29 @@ def test_fsync_error_refuses_writes_until_an_fsync_works(aof_server, monkeypatch
     assert aof_server.execute(c, [b"SET", b"a", b"2"]) == OK
 
 
+def test_timestamp_annotations_once_a_second_and_skipped_on_load(aof_server, tmp_path):
+    from redkeep.server.connection import Client
+    aof_server.config.appendonly = True
+    aof_server.config.aof_timestamp_enabled = True
+    assert aof.load_at_startup(aof_server)
+    c = Client(aof_server, 1)
+    t0 = aof_server.clock.wall_ms() // 1000
+    aof_server.execute(c, [b"SET", b"a", b"1"])
+    aof_server.execute(c, [b"SET", b"b", b"2"])
+    aof_server.clock.advance(1500)
+    aof_server.execute(c, [b"SET", b"c", b"3"])
+    aof_server.aof.write_pending()
+    incr = (tmp_path / "appendonlydir" / "appendonly.aof.1.incr.aof").read_bytes()
+    assert incr == (b"#TS:%d\r\n" % t0 + cmd("SELECT", "0") + cmd("SET", "a", "1")
+                    + cmd("SET", "b", "2") + b"#TS:%d\r\n" % (t0 + 1) + cmd("SET", "c", "3"))
+    aof_server.config.aof_use_rdb_preamble = False
+    assert aof.base_bytes(aof_server).startswith(b"#TS:%d\r\n*2\r\n$6\r\nSELECT" % (t0 + 1))
+    from redkeep.persistence import snapshot
+    snapshot.flush_data(aof_server)
+    assert aof.load_files(aof_server) is aof.LoadResult.AOF_OK
+    assert set(aof_server.keyspace.dbs[0].data) == {b"a", b"b", b"c"}
+
+
 def test_debug_loadaof_reloads_what_the_aof_holds(aof_server):
     from redkeep.server.connection import Client
     c = Client(aof_server, 1)

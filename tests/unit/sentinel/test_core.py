@@ -713,3 +713,21 @@ def test_promotion_sends_hellos_and_reconfigures_replicas_in_the_same_step() -> 
                           for s in hellos)
     assert [b"SLAVEOF", b"10.0.0.2", b"6379"] in [s.argv for s in h.take("discard", R2)]
     assert "+slave-reconf-sent" in h.types()
+
+
+def test_replica_with_its_master_link_down_gets_info_every_second() -> None:
+    h = Harness(down_after=30_000, peers=0)
+    infos = with_replicas(h, {R1: replica_info(MASTER), R2: replica_info(MASTER)})
+    infos[R2] = replica_info(MASTER, link_up=False, down_since=3)
+    h.run(10_500, answer=lambda h: h.answer_all(infos))   # the 10 s poll sees it down
+    h.take("info")
+    asked = {R1: 0, R2: 0}
+
+    def count(h: Harness) -> None:
+        for s in h.take("info"):
+            if h.addr_of(s) in asked:
+                asked[h.addr_of(s)] += 1
+            h.reply(s, infos[h.addr_of(s)])
+        h.pong_all()
+    h.run(5000, answer=count)
+    assert asked[R1] == 0 and asked[R2] >= 4
