@@ -308,6 +308,9 @@ class MasterSide:
         r.ack_time_ms = self.server.clock.monotonic_ms()
         if r.hold_until_ack:
             r.release_buffer()
+        if self.server.failover_state == "waiting-for-sync":
+            from redkeep.replication.failover import update
+            update(self.server)
 
     def count_acked(self, offset: int) -> int:
         return sum(1 for r in self.replicas.values()

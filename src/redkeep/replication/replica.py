@@ -113,6 +113,7 @@ class HandshakeParams:
     announce_ip: str = ""
     cached_replid: str | None = None      # PSYNC continuation when known
     cached_offset: int = -1               # the last byte we processed
+    failover: bool = False                # PSYNC ... FAILOVER: the target takes over
 
 
 class ReplicaLink:
@@ -126,6 +127,7 @@ class ReplicaLink:
         self.payload: list[bytes] = []
         self.tail = b""                 # last EOF_MARK_SIZE bytes (EOF form)
         self.reader: hiredis.Reader | None = None
+        self.psync_sent = False         # a failure from here on is PSYNC's or later
 
     # ---- Handshake ----
 
@@ -207,12 +209,15 @@ class ReplicaLink:
 
     def _send_psync(self) -> list[Action]:
         self.state = ReplState.RECEIVE_PSYNC_REPLY
+        self.psync_sent = True
         p = self.p
         if p.cached_replid:
             off = p.cached_offset + 1
+            extra = [b"FAILOVER"] if p.failover else []
             return [Log("notice", f"Trying a partial resynchronization (request "
                         f"{p.cached_replid}:{off})."),
-                    Send(encode_command([b"PSYNC", p.cached_replid.encode(), b"%d" % off]))]
+                    Send(encode_command([b"PSYNC", p.cached_replid.encode(), b"%d" % off,
+                                         *extra]))]
         return [Log("notice", "Partial resynchronization not possible (no cached master)"),
                 Send(encode_command([b"PSYNC", b"?", b"-1"]))]
 

@@ -33,6 +33,7 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+from redkeep.replication import failover
 from redkeep.replication.replica import (
     Apply,
     Continue,
@@ -135,7 +136,8 @@ class Upstream:
             masterauth=cfg.masterauth or "", masteruser=cfg.masteruser or "",
             announce_ip=cfg.replica_announce_ip or "",
             cached_replid=cached[0] if cached else None,
-            cached_offset=cached[1] if cached else -1))
+            cached_offset=cached[1] if cached else -1,
+            failover=self.server.failover_state == "failover-in-progress"))
         self.run(self.link.connected())
 
     def on_data(self, conn: _MasterConnection, data: bytes) -> None:
@@ -189,13 +191,19 @@ class Upstream:
             elif t is FullResync:
                 self.cached = None
                 self.pending_full = (a.replid, a.offset)
+                failover.succeeded(self.server)
             elif t is LoadRDB:
                 self.load(a.payload)
             elif t is Continue:
                 self.on_continue(a.replid)
+                failover.succeeded(self.server)
             elif t is Fail:
                 self.log("warning", a.reason)
+                psync = self.link.state is ReplState.FAILED and self.link.psync_sent
                 self.close()
+                if psync and self.server.failover_state == failover.IN_PROGRESS:
+                    failover.abort(self.server, "Failover target rejected psync request")
+                    return
 
     def send(self, data: bytes) -> None:
         if self.conn is not None and self.conn.transport is not None:

@@ -264,7 +264,7 @@ class Evictor:
         if srv.keyspace.is_replica and srv.config.replica_ignore_maxmemory:
             return False
         pause = srv.pause_until_ms
-        return not (pause and srv.clock.monotonic_ms() < pause)
+        return not (pause and srv.clock.monotonic_ms() < pause) and not srv.failover_pause
 
     # -- performEvictions --
 

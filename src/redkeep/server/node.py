@@ -148,7 +148,8 @@ class ClientConnection(asyncio.Protocol):
                         break
                 else:
                     self._held = None
-                if srv.pause_until_ms and self.node.must_pause(c, argv):
+                if (srv.pause_until_ms or srv.failover_pause) and \
+                        self.node.must_pause(c, argv):
                     self._held = argv
                     self.node.hold(self)
                     break
@@ -412,13 +413,13 @@ class Node:
     # ---- CLIENT PAUSE ----
 
     def must_pause(self, c: Client, argv: list[bytes]) -> bool:
+        """CLIENT PAUSE (ALL or WRITE) and FAILOVER's write pause: hold this command?"""
         srv = self.server
-        if self.server.clock.monotonic_ms() >= srv.pause_until_ms:
+        if srv.pause_until_ms and self.server.clock.monotonic_ms() >= srv.pause_until_ms:
             srv.pause_until_ms = 0
+        if not (srv.pause_until_ms or srv.failover_pause) or c.kind != "normal":
             return False
-        if c.kind != "normal":
-            return False
-        if not srv.pause_writes_only:
+        if srv.pause_until_ms and not srv.pause_writes_only:
             return True
         cmd = srv.table.lookup(argv[0])
         if cmd is None:
@@ -431,8 +432,9 @@ class Node:
 
     def hold(self, conn: ClientConnection) -> None:
         self._held.add(conn)
-        delay = max(0, self.server.pause_until_ms - self.now_ms()) / 1000.0
-        self.loop.call_later(delay + 0.001, self._release_pause_if_over)
+        if self.server.pause_until_ms:   # FAILOVER's pause ends with the failover
+            delay = max(0, self.server.pause_until_ms - self.now_ms()) / 1000.0
+            self.loop.call_later(delay + 0.001, self._release_pause_if_over)
 
     def _release_pause_if_over(self) -> None:
         srv = self.server

@@ -102,6 +102,12 @@ class Server:
         self.slowlog_next_id = 0
         self.pause_until_ms = 0
         self.pause_writes_only = False
+        # FAILOVER (replication.failover): its state, target, deadline and write pause
+        self.failover_state = "no-failover"
+        self.failover_target: tuple[str, int] | None = None
+        self.failover_force = False
+        self.failover_end_ms = 0
+        self.failover_pause = False
         self.shutdown_requested: str | None = None   # "save" / "nosave" / "default"
         self.latency_events: dict[str, list[tuple[int, int]]] = {}
         self.evictor = Evictor(self)   # maxmemory eviction and LRU/LFU access tracking
@@ -465,6 +471,9 @@ class Server:
         if self.evictor is not None and self.config.maxmemory:
             self.evictor.make_room(None)
         snapshot_cron(self)
+        if self.failover_state == "waiting-for-sync":
+            from redkeep.replication.failover import update
+            update(self)
         now = self.clock.monotonic_ms()
         if now - self.repl_cron_last_ms >= 1000:
             self.repl_cron_last_ms = now

@@ -93,6 +93,10 @@ def cmd_psync(c: Client, argv: list[bytes]) -> object:
     srv = c.server
     if c.kind == "replica":
         return NO_REPLY
+    if len(argv) > 3 and argv[0].lower() == b"psync" and argv[3].lower() == b"failover":
+        _psync_failover(c, argv[1].decode("utf-8", "replace"))
+    if srv.failover_state != "no-failover":
+        raise CommandError("NOMASTERLINK Can't SYNC while failing over")
     if srv.upstream is not None and not srv.upstream.link_up:
         raise CommandError(errors.NOMASTERLINK)
     if argv[0].lower() == b"sync" or len(argv) < 3:
@@ -107,6 +111,21 @@ def cmd_psync(c: Client, argv: list[bytes]) -> object:
         c.replconf["pre-psync"] = True
     srv.master_side.psync(c, replid, offset)
     return NO_REPLY
+
+
+def _psync_failover(c: Client, replid: str) -> None:
+    """PSYNC <replid> <offset> FAILOVER: our master hands over (its FAILOVER command);
+    we take over if it is the master whose history we have."""
+    from redkeep.replication.upstream import promote
+
+    srv = c.server
+    if getattr(srv, "log", None) is not None:
+        srv.log.warning(f"Failover request received for replid {replid}.")
+    if srv.upstream is None:
+        raise CommandError("ERR PSYNC FAILOVER can't be sent to a master.")
+    if replid.lower() != srv.replid.lower():
+        raise CommandError("ERR PSYNC FAILOVER replid must match my replid.")
+    promote(srv, f"failover request from '{_client_info(c)}'")
 
 
 # ---- WAIT ----
@@ -158,6 +177,8 @@ def register(table: CommandTable) -> None:
     table.add("psync", cmd_psync, -3, "admin noscript no_multi", group=g)
     table.add("sync", cmd_psync, 1, "admin noscript no_multi", group=g)
     table.add("wait", cmd_wait, 3, "noscript", group="generic")
+    from redkeep.replication.failover import command as cmd_failover
+    table.add("failover", cmd_failover, -1, "admin noscript stale", group=g)
 
 
 def install_replication_hooks(srv: Server) -> None:
