@@ -136,3 +136,21 @@ def test_replica_that_cannot_catch_up_aborts_at_the_timeout(group: Group, kind: 
     assert m.info()["role"] == "master"
     assert m("SET", "k2", "v2") == "OK"          # writes resume on the master
     assert _err(m, "FAILOVER", "ABORT") == "ERR No failover in progress."
+
+
+@pytest.mark.parametrize("kind", ["redkeep", "redis"])
+def test_force_fails_over_to_a_lagging_replica_at_the_timeout(group: Group, kind: str) -> None:
+    m, (r,) = start(group, kind, ["redkeep" if kind == "redis" else "redis"])
+    os.kill(r.proc.pid, signal.SIGSTOP)
+    try:
+        m("SET", "unsynced", "v")                # never acknowledged by the target
+        assert m("FAILOVER", "TO", "127.0.0.1", r.port, "FORCE", "TIMEOUT", "500") == "OK"
+        group.wait(lambda: m.info()["master_failover_state"] == "failover-in-progress", 10,
+                   "failing over at the timeout")
+        assert "time out exceeded, failing over." in m.proc.log_text()
+    finally:
+        os.kill(r.proc.pid, signal.SIGCONT)
+    group.wait(lambda: m.info()["master_failover_state"] == "no-failover", 30, "failover end")
+    group.wait(lambda: r.info()["role"] == "master", 30, "target promoted")
+    group.wait_in_sync(r, [m], timeout=60)
+    group.assert_same_data(r, [m])
