@@ -94,9 +94,8 @@ def test_failover_to_a_replica_hands_over_without_full_sync(group: Group, kinds)
     m, (target, other) = start(group, kinds[0], list(kinds[1:]))
     full = {n.port: n.stat("sync_full") for n in (m, target, other)}
     digest = m.digest()
-    m("CLIENT", "PAUSE", "3000", "WRITE")        # holds FAILOVER's first step a moment
+    m("CLIENT", "PAUSE", "3000", "WRITE")
     assert m("FAILOVER", "TO", "127.0.0.1", target.port) == "OK"
-    assert m.info()["master_failover_state"] in ("waiting-for-sync", "failover-in-progress")
     held = _paused_write(m)
     m("CLIENT", "UNPAUSE")                       # the failover's own pause goes on
     group.wait(lambda: m.info()["master_failover_state"] == "no-failover", 30, "failover end")
