@@ -89,6 +89,20 @@ def diff(server_pair):
         pair.close()
 
 
+@pytest.fixture
+def repl_group(tmp_path):
+    """A support.replication.Group of server processes (needs redis-server), all stopped
+    after the test."""
+    from support.procs import require_binary
+    from support.replication import Group
+    require_binary("redis-server")
+    g = Group(tmp_path)
+    try:
+        yield g
+    finally:
+        g.close()
+
+
 @pytest.fixture(autouse=True)
 def _session_servers_survive():
     """Restart a session server that died, and blame the test during which it died."""

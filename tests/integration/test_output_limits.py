@@ -77,10 +77,16 @@ def test_subscriber_over_the_hard_limit_is_closed(server):
     assert "for overcoming of output buffer limits" in server.log_text()
 
 
-def test_normal_client_under_the_limits_is_kept_over_them_closed(server):
+def _getters(server, limits: str) -> redis.Redis:
+    """A client on `server` with a 64 KB key "big" and the normal class's limits set."""
     r = redis.Redis(HOST, server.port)
     r.set("big", BIG)
-    r.config_set("client-output-buffer-limit", "normal 4mb 0 0")
+    r.config_set("client-output-buffer-limit", f"normal {limits}")
+    return r
+
+
+def test_normal_client_under_the_limits_is_kept_over_them_closed(server):
+    r = _getters(server, "4mb 0 0")
     ok = _stalled(server.port, ("CLIENT", "SETNAME", "fine"), *[("GET", "big")] * 16)
     time.sleep(0.5)
     assert "fine" in _names(r)                 # ~1 MB unread: under the hard limit
@@ -91,9 +97,7 @@ def test_normal_client_under_the_limits_is_kept_over_them_closed(server):
 
 
 def test_normal_client_over_the_soft_limit_for_soft_seconds_is_closed(server):
-    r = redis.Redis(HOST, server.port)
-    r.set("big", BIG)
-    r.config_set("client-output-buffer-limit", "normal 0 1mb 1")
+    r = _getters(server, "0 1mb 1")
     s = _stalled(server.port, ("CLIENT", "SETNAME", "soft"), *[("GET", "big")] * 100)
     time.sleep(0.3)
     assert "soft" in _names(r)                 # over the soft limit, not for 1 s yet

@@ -18,20 +18,14 @@ import socket
 
 import pytest
 
-from support.procs import require_binary
 from support.replication import Group, Node, fill_every_type
 
 pytestmark = pytest.mark.interop
 
 
 @pytest.fixture
-def group(tmp_path):
-    require_binary("redis-server")
-    g = Group(tmp_path)
-    try:
-        yield g
-    finally:
-        g.close()
+def group(repl_group: Group) -> Group:
+    return repl_group
 
 
 def start(group: Group, master_kind: str, replica_kinds: list[str]) -> tuple[Node, list[Node]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from support.procs import require_binary
 from support.replication import Group, Node, Writer, fill_every_type
 
 pytestmark = pytest.mark.interop
@@ -17,13 +16,8 @@ OTHER = {"redis": "redkeep", "redkeep": "redis"}
 
 
 @pytest.fixture
-def group(tmp_path):
-    require_binary("redis-server")
-    g = Group(tmp_path)
-    try:
-        yield g
-    finally:
-        g.close()
+def group(repl_group: Group) -> Group:
+    return repl_group
 
 
 def start_pair(group: Group, master_kind: str, diskless: str) -> tuple[Node, Node]:
