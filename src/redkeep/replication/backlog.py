@@ -10,7 +10,11 @@ the next byte is N+1). The backlog keeps the most recent `size` bytes, i.e. offs
 served from here (a partial resync) iff first_offset <= offset <= end_offset + 1.
 
 Chunks are kept in a deque and trimmed from the front, so appending is O(1) and a
-resync copies only what it sends. The backlog knows nothing about ids or sockets.
+resync copies only what it sends. Trimming is lazy: up to `slack` bytes more than
+`size` may be held (`held`), but what the backlog answers for (`histlen`,
+`first_offset`, `can_serve`) is exactly the last `size` bytes, as in Redis; a full
+backlog so costs an append, not a copy of its head chunk, per write. The backlog
+knows nothing about ids or sockets.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ class Backlog:
     def __init__(self, size: int, start_offset: int) -> None:
         """`start_offset` is the master_repl_offset when the backlog is created: the
         first byte appended will be number start_offset + 1."""
-        self.size = max(size, 16 * 1024)
         self.chunks: deque[bytes] = deque()
-        self.histlen = 0
+        self.held = 0                        # bytes in chunks (up to size + slack)
         self.end_offset = start_offset       # offset of the last byte held
+        self.resize(size)
+
+    @property
+    def histlen(self) -> int:
+        """repl_backlog_histlen: the bytes the backlog answers for (at most size)."""
+        return min(self.held, self.size)
 
     @property
     def first_offset(self) -> int:
@@ -36,26 +45,29 @@ class Backlog:
         if not data:
             return
         self.chunks.append(data)
-        self.histlen += len(data)
+        self.held += len(data)
         self.end_offset += len(data)
-        self._trim()
+        if self.held > self.size + self.slack:
+            self._trim()
 
     def _trim(self) -> None:
-        excess = self.histlen - self.size
+        """Drop what is older than the last `size` bytes."""
+        excess = self.held - self.size
         chunks = self.chunks
         while excess > 0 and chunks:
             head = chunks[0]
             if len(head) <= excess:
                 chunks.popleft()
-                self.histlen -= len(head)
+                self.held -= len(head)
                 excess -= len(head)
             else:
                 chunks[0] = head[excess:]
-                self.histlen -= excess
+                self.held -= excess
                 excess = 0
 
     def resize(self, size: int) -> None:
         self.size = max(size, 16 * 1024)
+        self.slack = max(self.size // 8, 4096)
         self._trim()
 
     def can_serve(self, offset: int) -> bool:
@@ -65,7 +77,7 @@ class Backlog:
 
     def read_from(self, offset: int) -> bytes:
         """The bytes from `offset` to the end (can_serve(offset) must hold)."""
-        skip = offset - self.first_offset
+        skip = offset - (self.end_offset - self.held + 1)
         out = []
         for chunk in self.chunks:
             if skip >= len(chunk):

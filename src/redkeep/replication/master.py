@@ -165,6 +165,8 @@ class MasterSide:
             return
         backlog.append(data)
         self.server.master_repl_offset = backlog.end_offset
+        if not self.replicas:              # the backlog only, for replicas to come
+            return
         self.server.stats["total_net_repl_output_bytes"] = \
             self.server.stats.get("total_net_repl_output_bytes", 0) + len(data) * len(self.replicas)
         limit = self.server.config.client_output_buffer_limit["replica"][0]

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hiredis import pack_command
+
 PROPAGATE_AOF = 1
 PROPAGATE_REPL = 2
 PROPAGATE_ALL = 3
@@ -43,8 +45,12 @@ NO_SELF_PROPAGATION = frozenset({
 
 
 def encode_command(argv: list[bytes]) -> bytes:
-    """A command as a RESP multibulk, byte for byte as Redis writes it to a stream."""
-    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
+    """A command as a RESP multibulk, byte for byte as Redis writes it to a stream
+    (hiredis's C packer; other bytes-like arguments the long way)."""
+    try:
+        return pack_command(tuple(argv))
+    except TypeError:
+        return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
 
 
 class Propagator:

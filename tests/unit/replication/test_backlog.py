@@ -77,3 +77,21 @@ def test_start_offset_continues_an_existing_history() -> None:
     b.append(b"*1\r\n$4\r\nPING\r\n")
     assert b.first_offset == 12346 and b.end_offset == 12345 + 14
     assert b.can_serve(12346) and not b.can_serve(12345)
+
+
+def test_lazy_trim_answers_for_exactly_size_bytes_at_every_step() -> None:
+    """Trimming waits for `slack` extra bytes, but histlen, first_offset, can_serve and
+    read_from always describe the last `size` bytes; memory stays under size + slack."""
+    b = Backlog(MIN, start_offset=7)
+    data = b""
+    rnd = random.Random(3)
+    for i in range(3000):
+        chunk = bytes([i % 256]) * rnd.randint(1, 40)
+        b.append(chunk)
+        data += chunk
+        window = data[-MIN:]
+        assert b.histlen == len(window) and b.first_offset == 7 + len(data) - len(window) + 1
+        assert b.held <= b.size + b.slack
+        if i % 97 == 0:
+            assert b.read_from(b.first_offset) == window
+            assert not b.can_serve(b.first_offset - 1) or len(data) <= MIN
