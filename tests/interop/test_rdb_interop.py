@@ -280,3 +280,43 @@ def test_redis_refuses_a_corrupted_dump_value(real_redis):
     payload[2] ^= 1
     with pytest.raises(ReplyError, match="checksum"):
         r.execute_command("RESTORE", "k", 0, bytes(payload))
+
+
+# ---- IDLE / FREQ: what LRU and LFU policies save ----
+
+def _saved_then_loaded(src_kind: str, dst_kind: str, policy: str, tmp_path,
+                       restore_opt: tuple[str, str]) -> tuple[int, int]:
+    """RESTORE a key with IDLETIME / FREQ on `src_kind`, SAVE, start `dst_kind` on the
+    file (same policy): OBJECT IDLETIME or FREQ of that key, and of a fresh one."""
+    src = ServerProc(src_kind, ("--maxmemory-policy", policy), dir=tmp_path / "src")
+    src.start()
+    try:
+        with Conn(src.port) as r:
+            r.execute_command("RESTORE", "old", "0", dump_value(b"v"), *restore_opt)
+            r.execute_command("SET", "fresh", "v")
+            r.execute_command("SAVE")
+        data = (src.dir / "dump.rdb").read_bytes()
+    finally:
+        src.stop()
+    (tmp_path / "dst").mkdir()
+    (tmp_path / "dst" / "dump.rdb").write_bytes(data)
+    dst = ServerProc(dst_kind, ("--maxmemory-policy", policy), dir=tmp_path / "dst")
+    dst.start()
+    try:
+        with Conn(dst.port) as r:
+            what = "IDLETIME" if "lru" in policy else "FREQ"
+            return (r.execute_command("OBJECT", what, "old"),
+                    r.execute_command("OBJECT", what, "fresh"))
+    finally:
+        dst.stop()
+
+
+@pytest.mark.parametrize("src,dst", [("redis", "redkeep"), ("redkeep", "redis"),
+                                     ("redkeep", "redkeep")])
+def test_lru_idle_and_lfu_freq_survive_save_and_load(real_redis, tmp_path, src, dst):
+    old, fresh = _saved_then_loaded(src, dst, "allkeys-lru", tmp_path / "lru",
+                                    ("IDLETIME", "1000"))
+    assert 1000 <= old <= 1010 and fresh <= 5
+    old, fresh = _saved_then_loaded(src, dst, "allkeys-lfu", tmp_path / "lfu",
+                                    ("FREQ", "100"))
+    assert old == 100 and fresh == 5            # LFU_INIT_VAL for a new key

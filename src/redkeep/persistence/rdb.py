@@ -128,6 +128,8 @@ class LoadedRDB:
     values: dict[int, dict[bytes, Any]] = field(default_factory=dict)
     expires: dict[int, dict[bytes, int]] = field(default_factory=dict)
     functions: list[bytes] = field(default_factory=list)
+    # keys saved with an IDLE or FREQ record: ("idle", seconds) or ("freq", counter)
+    access: dict[int, dict[bytes, tuple[str, int]]] = field(default_factory=dict)
 
     @classmethod
     def from_entries(cls, version: int, dbs: Snapshot) -> LoadedRDB:
@@ -475,12 +477,15 @@ def _dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
 
 class DbView:
     """A live database as dump_rdb can take it without copying: its data and expires
-    dicts (in a forked child or a foreground SAVE nothing changes them meanwhile)."""
+    dicts (in a forked child or a foreground SAVE nothing changes them meanwhile), and
+    under an LRU or LFU policy `access(key)`, the IDLE or FREQ record Redis writes
+    before each key (rdbSaveKeyValuePair's savelru / savelfu)."""
 
-    __slots__ = ("data", "expires")
+    __slots__ = ("data", "expires", "access")
 
-    def __init__(self, data: Mapping[bytes, Any], expires: Mapping[bytes, int]) -> None:
-        self.data, self.expires = data, expires
+    def __init__(self, data: Mapping[bytes, Any], expires: Mapping[bytes, int],
+                 access: Callable[[bytes], bytes] | None = None) -> None:
+        self.data, self.expires, self.access = data, expires, access
 
     def __len__(self) -> int:
         return len(self.data)
@@ -488,12 +493,24 @@ class DbView:
 
 def keyspace_view(keyspace: Any) -> dict[int, DbView]:
     """The non-empty databases of a server Keyspace, uncopied (see DbView)."""
-    return {db.id: DbView(db.data, db.expires) for db in keyspace.dbs if db.data}
+    return {db.id: DbView(db.data, db.expires, _access_records(keyspace, db))
+            for db in keyspace.dbs if db.data}
+
+
+def _access_records(keyspace: Any, db: Any) -> Callable[[bytes], bytes] | None:
+    """IDLE <seconds> (LRU policies) or FREQ <counter> (LFU) of a key, as Redis saves."""
+    tracker = getattr(keyspace, "tracker", None)
+    if tracker is None or db.access is None:
+        return None
+    if tracker.lfu:
+        return lambda key: bytes((OP_FREQ, tracker.lfu_freq(db, key)))
+    return lambda key: bytes((OP_IDLE,)) + encode_length(tracker.idle_ms(db, key) // 1000)
 
 
 def _dump_view(out: list[bytes], view: DbView, compress: bool) -> None:
     get_exp = view.expires.get
-    _dump_records(out, ((k, v, get_exp(k)) for k, v in view.data.items()), compress)
+    _dump_records(out, ((k, v, get_exp(k)) for k, v in view.data.items()), compress,
+                  view.access)
 
 
 def _dump_keys(out: list[bytes], keys: Mapping[bytes, Entry], compress: bool) -> None:
@@ -501,7 +518,7 @@ def _dump_keys(out: list[bytes], keys: Mapping[bytes, Entry], compress: bool) ->
 
 
 def _dump_records(out: list[bytes], records: Iterable[tuple[bytes, Any, int | None]],
-                  compress: bool) -> None:
+                  compress: bool, access: Callable[[bytes], bytes] | None = None) -> None:
     """The key/value records of one db; short plain strings (most keys and many values)
     take an inlined path that writes exactly what encode_string would."""
     short, len1, pack = _short_plain, _LEN1, struct.pack
@@ -509,6 +526,8 @@ def _dump_records(out: list[bytes], records: Iterable[tuple[bytes, Any, int | No
     for key, value, exp in records:
         if exp is not None:
             append(pack("<Bq", OP_EXPIRETIME_MS, exp))
+        if access is not None:
+            append(access(key))
         if value.__class__ is bytes and short(value) and short(key):
             append(b"\x00" + len1[len(key)] + key + len1[len(value)] + value)
             continue
@@ -1013,8 +1032,10 @@ def _load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
     dbid, records, count = 0, {0: 0}, 0      # key records per database, to find twins
     db, expires = _select(out, 0)
     expire: int | None = None
+    lru: tuple[str, int] | None = None      # an IDLE / FREQ record for the next key
     while True:
-        if expire is None and r.pos < len(data) and data[r.pos] in _PLAIN_FIRST:
+        if expire is None and lru is None and r.pos < len(data) and \
+                data[r.pos] in _PLAIN_FIRST:
             count += _load_plain_strings(r, db, expires)   # the common records, inlined
         op = r.byte()
         if op < OP_FIRST:                # a value type: the key and its value
@@ -1024,6 +1045,13 @@ def _load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
             if expire is not None:
                 expires[key] = expire
                 expire = None
+            if lru is not None:
+                out.access.setdefault(dbid, {})[key] = lru
+                lru = None
+        elif op == OP_IDLE:
+            lru = ("idle", r.length())
+        elif op == OP_FREQ:
+            lru = ("freq", r.byte())
         elif op == OP_EXPIRETIME_MS:
             expire = r.millis()
         elif op == OP_EXPIRETIME:
@@ -1048,14 +1076,12 @@ def _load_rdb(data: bytes, limits: Limits = Limits()) -> LoadedRDB:
 
 
 def _load_opcode(r: Reader, op: int, out: LoadedRDB) -> None:
-    """The opcodes that carry no key: RESIZEDB, AUX, IDLE, FREQ, module aux, functions."""
+    """The opcodes that carry no key: RESIZEDB, AUX, module aux, functions."""
     if op == OP_RESIZEDB:
         r.length(), r.length()
     elif op == OP_AUX:
         name = r.string()
         out.aux[name.decode(errors="replace")] = r.string()
-    elif op in (OP_IDLE, OP_FREQ):
-        r.length() if op == OP_IDLE else r.byte()
     elif op == OP_MODULE_AUX:
         _skip_module_aux(r)
     elif op == OP_FUNCTION2:

@@ -173,12 +173,33 @@ def load_into(server: Any, loaded: LoadedRDB, now_ms: int, merge: bool = False) 
             if expire is not None:
                 db.set_expire(key, expire)
             loaded_n += 1
+    _restore_access(server, loaded)
     if loaded.functions:
         from redkeep.server.scripting import scripting_of
         st = scripting_of(server)
         for code in loaded.functions:
             st.function_load(code, True)
     return loaded_n, expired_n
+
+
+def _restore_access(server: Any, loaded: LoadedRDB) -> None:
+    """objectSetLRUOrLFU for keys saved with IDLE / FREQ, when the policy tracks that kind
+    of access information (an LRU file loaded under LFU keeps fresh counters, as Redis)."""
+    tracker = getattr(server.keyspace, "tracker", None)
+    if tracker is None:
+        return
+    now = tracker.clock.monotonic_ms()
+    for dbid, keys in loaded.access.items():
+        access = server.keyspace.dbs[dbid].access
+        if access is None:
+            continue
+        for key, (kind, n) in keys.items():
+            if key not in access:
+                continue                       # skipped as expired
+            if tracker.lfu and kind == "freq":
+                access[key] = (tracker.minutes() << 8) | n
+            elif not tracker.lfu and kind == "idle":
+                access[key] = now - n * 1000
 
 
 def limits_of(config: Any) -> Limits:
