@@ -94,7 +94,7 @@ QUICKLIST_NODE_PLAIN, QUICKLIST_NODE_PACKED = 1, 2
 QUICKLIST_NODE_BYTES = 8192          # list-max-listpack-size -2
 LISTPACK_SAFETY = 1 << 30            # LISTPACK_MAX_SAFETY_SIZE
 
-crc64: Callable[[bytes], int] = crcmod.mkCrcFun(
+crc64: Callable[..., int] = crcmod.mkCrcFun(
     0x1AD93D23594C935A9, initCrc=0, rev=True, xorOut=0)
 """Redis's crc64 (Jones polynomial, reflected): crc64(b"123456789") == 0xe9c6d914c4b8d9ca."""
 
@@ -436,23 +436,57 @@ def _aux(name: str, value: bytes | int) -> bytes:
 def dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
              compress: bool = True, checksum: bool = True,
              functions: Iterable[bytes] = ()) -> bytes:
-    """A whole RDB file (see _dump_rdb)."""
+    """A whole RDB file, as bytes (see write_rdb)."""
+    parts: list[bytes] = []
+    write_rdb(parts.append, keyspace_snapshot, aux, compress, checksum, functions)
+    return b"".join(parts)
+
+
+def write_rdb(write: Callable[[bytes], object], keyspace_snapshot: Snapshot,
+              aux: Mapping[str, bytes | int], compress: bool = True, checksum: bool = True,
+              functions: Iterable[bytes] = ()) -> None:
+    """A whole RDB file handed to `write` in pieces of about a megabyte as it is built
+    (a forked child streams it to its file or pipe without holding it all)."""
     with _bulk():
-        return _dump_rdb(keyspace_snapshot, aux, compress, checksum, functions)
+        _dump_rdb(_Sink(write, checksum), keyspace_snapshot, aux, compress, functions)
 
 
-def _dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
-             compress: bool = True, checksum: bool = True,
-             functions: Iterable[bytes] = ()) -> bytes:
+class _Sink:
+    """Collects the parts of a file being written; `spill` passes them on in one piece
+    and carries the CRC64 over (crcmod continues a CRC given the previous one)."""
+
+    SPILL_PARTS = 8192
+
+    def __init__(self, write: Callable[[bytes], object], checksum: bool) -> None:
+        self.write, self.checksum = write, checksum
+        self.parts: list[bytes] = []
+        self.crc = 0
+
+    def spill(self) -> None:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        if self.checksum:
+            self.crc = crc64(data, self.crc)
+        if data:
+            self.write(data)
+
+    def finish(self) -> None:
+        self.spill()
+        self.write(struct.pack("<Q", self.crc if self.checksum else 0))
+
+
+def _dump_rdb(sink: _Sink, keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
+              compress: bool = True, functions: Iterable[bytes] = ()) -> None:
     """A whole RDB file: header, AUX fields (defaults for those not given: redis-ver,
     redis-bits, ctime, used-mem, aof-base), function libraries, then per non-empty
-    db SELECTDB + RESIZEDB + its keys, EOF and the CRC64 (zero when not `checksum`)."""
+    db SELECTDB + RESIZEDB + its keys, EOF and the CRC64 (zero when not checksumming)."""
     fields: dict[str, bytes | int] = {"redis-ver": REDIS_VERSION, "redis-bits": 64,
                                       "ctime": 0, "used-mem": 0}
     fields.update(aux)
     fields.setdefault("aof-base", 0)
     fields["aof-base"] = fields.pop("aof-base")      # Redis writes it last
-    out = [b"REDIS%04d" % RDB_VERSION]
+    out = sink.parts
+    out.append(b"REDIS%04d" % RDB_VERSION)
     out.extend(_aux(k, v) for k, v in fields.items())
     for code in functions:
         out.append(bytes((OP_FUNCTION2,)) + encode_string(code, compress))
@@ -464,15 +498,14 @@ def _dump_rdb(keyspace_snapshot: Snapshot, aux: Mapping[str, bytes | int],
             out.append(bytes((OP_SELECTDB,)) + encode_length(dbid))
             out.append(bytes((OP_RESIZEDB,)) + encode_length(len(keys.data))
                        + encode_length(len(keys.expires)))
-            _dump_view(out, keys, compress)
+            _dump_view(sink, keys, compress)
             continue
         expires = sum(1 for _, exp in keys.values() if exp is not None)
         out.append(bytes((OP_SELECTDB,)) + encode_length(dbid))
         out.append(bytes((OP_RESIZEDB,)) + encode_length(len(keys)) + encode_length(expires))
-        _dump_keys(out, keys, compress)
+        _dump_keys(sink, keys, compress)
     out.append(bytes((OP_EOF,)))
-    data = b"".join(out)
-    return data + struct.pack("<Q", crc64(data) if checksum else 0)
+    sink.finish()
 
 
 class DbView:
@@ -507,23 +540,26 @@ def _access_records(keyspace: Any, db: Any) -> Callable[[bytes], bytes] | None:
     return lambda key: bytes((OP_IDLE,)) + encode_length(tracker.idle_ms(db, key) // 1000)
 
 
-def _dump_view(out: list[bytes], view: DbView, compress: bool) -> None:
+def _dump_view(sink: _Sink, view: DbView, compress: bool) -> None:
     get_exp = view.expires.get
-    _dump_records(out, ((k, v, get_exp(k)) for k, v in view.data.items()), compress,
+    _dump_records(sink, ((k, v, get_exp(k)) for k, v in view.data.items()), compress,
                   view.access)
 
 
-def _dump_keys(out: list[bytes], keys: Mapping[bytes, Entry], compress: bool) -> None:
-    _dump_records(out, ((k, v, e) for k, (v, e) in keys.items()), compress)
+def _dump_keys(sink: _Sink, keys: Mapping[bytes, Entry], compress: bool) -> None:
+    _dump_records(sink, ((k, v, e) for k, (v, e) in keys.items()), compress)
 
 
-def _dump_records(out: list[bytes], records: Iterable[tuple[bytes, Any, int | None]],
+def _dump_records(sink: _Sink, records: Iterable[tuple[bytes, Any, int | None]],
                   compress: bool, access: Callable[[bytes], bytes] | None = None) -> None:
     """The key/value records of one db; short plain strings (most keys and many values)
     take an inlined path that writes exactly what encode_string would."""
     short, len1, pack = _short_plain, _LEN1, struct.pack
+    out, spill_at = sink.parts, sink.SPILL_PARTS
     append = out.append
     for key, value, exp in records:
+        if len(out) >= spill_at:
+            sink.spill()
         if exp is not None:
             append(pack("<Bq", OP_EXPIRETIME_MS, exp))
         if access is not None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +36,9 @@ from redkeep.persistence.rdb import (
     Limits,
     LoadedRDB,
     RDBError,
-    dump_rdb,
     keyspace_view,
     load_rdb,
+    write_rdb,
 )
 
 BGSAVE_RETRY_DELAY = 5          # CONFIG_BGSAVE_RETRY_DELAY (seconds)
@@ -98,13 +99,27 @@ def due_save_point(params: list[tuple[int, int]], changes: int, now_s: int, last
 
 def build_rdb(server: Any) -> bytes:
     """The whole RDB file for the server's current keyspace and function libraries."""
+    parts: list[bytes] = []
+    emit_rdb(server, parts.append)
+    return b"".join(parts)
+
+
+def emit_rdb(server: Any, write: Callable[[bytes], object]) -> None:
+    """That RDB file handed to `write` piece by piece as it is built (rdb.write_rdb)."""
     cfg = server.config
     aux = {"ctime": server.clock.wall_ms() // 1000,
            "used-mem": getattr(server.keyspace, "used_memory", 0), **repl_aux(server)}
     st = getattr(server, "scripting", None)
     functions = [lib.code for lib in st.libraries.values()] if st is not None else []
-    return dump_rdb(keyspace_view(server.keyspace), aux, bool(cfg.rdbcompression),
-                    bool(cfg.rdbchecksum), functions)
+    write_rdb(write, keyspace_view(server.keyspace), aux, bool(cfg.rdbcompression),
+              bool(cfg.rdbchecksum), functions)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is out."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def repl_aux(server: Any) -> dict[str, bytes | int]:
@@ -221,17 +236,21 @@ def _fsync_dir(path: str) -> None:
 def write_all_synced(fd: int, data: bytes) -> None:
     """Write every byte to `fd`, fsync it and close it (closed even on errors)."""
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
 def write_rdb_file(directory: str, filename: str, data: bytes, pid: int) -> None:
-    """temp-<pid>.rdb, fsync, rename, fsync the directory. Raises OSError (with Redis's
-    text) and leaves no temp file behind."""
+    """An RDB file with these bytes (see stream_rdb_file)."""
+    stream_rdb_file(directory, filename, lambda write: write(data), pid)
+
+
+def stream_rdb_file(directory: str, filename: str,
+                    emit: Callable[[Callable[[bytes], object]], None], pid: int) -> None:
+    """temp-<pid>.rdb written by `emit(write)`, fsync, rename, fsync the directory.
+    Raises OSError (with Redis's text) and leaves no temp file behind."""
     tmp = os.path.join(directory, f"temp-{pid}.rdb")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -239,7 +258,11 @@ def write_rdb_file(directory: str, filename: str, data: bytes, pid: int) -> None
         raise OSError(e.errno, f"Failed opening the temp RDB file temp-{pid}.rdb (in server "
                       f"root dir {directory}) for saving: {e.strerror}") from e
     try:
-        write_all_synced(fd, data)
+        try:
+            emit(lambda data: write_all(fd, data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, os.path.join(directory, filename))
     except OSError as e:
         try:
@@ -256,7 +279,7 @@ def save(server: Any) -> bool:
     """rdbSave: the foreground save. Logs and returns False on failure."""
     cfg = server.config
     try:
-        write_rdb_file(cfg.dir, cfg.dbfilename, build_rdb(server), os.getpid())
+        stream_rdb_file(cfg.dir, cfg.dbfilename, lambda w: emit_rdb(server, w), os.getpid())
     except (OSError, RDBError) as e:
         _note(server, "warning", str(e))
         return False
@@ -316,7 +339,7 @@ def _child_save(server: Any) -> None:
     try:
         become_child(server)
         cfg = server.config
-        write_rdb_file(cfg.dir, cfg.dbfilename, build_rdb(server), os.getpid())
+        stream_rdb_file(cfg.dir, cfg.dbfilename, lambda w: emit_rdb(server, w), os.getpid())
         _note(server, "notice", "DB saved on disk")
         status = 0
     except BaseException as e:  # noqa: BLE001 - the child must always _exit

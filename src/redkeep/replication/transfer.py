@@ -155,9 +155,7 @@ def _child_write(server: Any, fd: int) -> None:
     status = 1
     try:
         snapshot.become_child(server)
-        view = memoryview(snapshot.build_rdb(server))
-        while view:
-            view = view[os.write(fd, view):]
+        snapshot.emit_rdb(server, lambda data: snapshot.write_all(fd, data))
         status = 0
     except BaseException:  # noqa: BLE001 - the child must always _exit
         pass

@@ -465,3 +465,16 @@ def test_load_value_checks_version_and_crc():
     body = b"\x00\x05hello\x0b\x00"
     with pytest.raises(RDBError, match="DUMP payload version or checksum are wrong"):
         load_value(body + struct.pack("<Q", crc64(body)))
+
+
+@pytest.mark.parametrize("checksum", [True, False])
+def test_write_rdb_streams_the_same_file_in_pieces(checksum):
+    dbs = {0: {b"k%d" % i: (b"v%d" % i, None if i % 3 else 10**12 + i) for i in range(30000)},
+           2: {b"h": (Hash([(b"f", b"v")]), None)}}
+    pieces: list[bytes] = []
+    rdb.write_rdb(pieces.append, dbs, {"ctime": 1}, checksum=checksum)
+    assert len(pieces) > 3 and max(map(len, pieces)) < len(b"".join(pieces))
+    whole = b"".join(pieces)
+    assert whole == dump_rdb(dbs, {"ctime": 1}, checksum=checksum)
+    assert whole[-8:] == (struct.pack("<Q", crc64(whole[:-8])) if checksum else b"\0" * 8)
+    assert _plain_dbs(load_rdb(whole).dbs) == _plain_dbs(dbs)
