@@ -407,6 +407,31 @@ def test_forced_failover_and_scripts(group: Group) -> None:
         assert not log.exists() or wanted not in log.read_text().splitlines()
 
 
+@pytest.mark.parametrize("point", ["crash-after-election", "crash-after-promotion"])
+def test_simulate_failure_crashes_at_its_point(point: str) -> None:
+    """SENTINEL SIMULATE-FAILURE: a forced failover ends the sentinel with status 99 and
+    Redis's line at the chosen point (the promotion is seen on an INFO reply, not in the
+    timer: both paths must crash the same way)."""
+    g = Group(server_kinds=("redkeep", "redkeep"), sentinel_kinds=("redkeep",), quorum=1)
+    try:
+        g.start()
+        s = g.sentinels[0]
+        old = s.master_addr()[1]
+        assert s.call("SENTINEL", "SIMULATE-FAILURE", point) == "OK"
+        wait_until(lambda: _reply(s, "SENTINEL", "FAILOVER", MASTER_NAME) == "OK", 30,
+                   what="a replica the sentinel can promote")
+        wait_until(lambda: s.proc.poll() is not None, 30, what="the sentinel to crash")
+        assert s.proc.returncode == 99
+        assert "Sentinel CRASH because of SENTINEL simulate-failure" in s.log_text()
+        if point == "crash-after-promotion":   # it got as far as promoting the replica
+            replica = next(x for x in g.servers if x.port != old)
+            wait_role(replica, "master", timeout=30)
+        else:
+            assert "+promoted-slave" not in s.log_text()
+    finally:
+        g.stop()
+
+
 # ---- Seed 003's typo ----
 
 def test_config_typo_refuses_to_start(tmp_path: Path) -> None:

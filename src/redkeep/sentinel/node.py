@@ -146,7 +146,10 @@ class InstanceLink:
             ln = node.core._links.get(self.act.link)
             if ln is not None:
                 node.info_cache[id(ln.inst)] = (node.now(), item)
-        node.core.reply(self.act.link, tag, item, node.now())
+        try:
+            node.core.reply(self.act.link, tag, item, node.now())
+        except SystemExit as e:   # a promotion seen on this reply, with crash-after-promotion
+            node.simulated_crash(e)
         node.kick()
 
     def on_pubsub(self, item: Any) -> None:
@@ -249,11 +252,16 @@ class SentinelNode:
             self.drain()
             self.scripts.tick(self.now())
         except SystemExit as e:   # SENTINEL SIMULATE-FAILURE crash-*
-            self.log.warning(str(e))
-            os._exit(0)
+            self.simulated_crash(e)
         except Exception as e:  # the timer must never die
             self.log.warning(f"sentinel timer error: {e!r}")
         self._schedule()
+
+    def simulated_crash(self, e: SystemExit) -> None:
+        """sentinelSimFailureCrash: the core reached a SIMULATE-FAILURE point (in the
+        timer or on a reply); exit at once with Redis's line and status."""
+        self.log.warning(f"{e}: Sentinel CRASH because of SENTINEL simulate-failure")
+        os._exit(99)
 
     def kick(self) -> None:
         """Carry out actions produced outside the timer (replies, commands)."""
