@@ -264,12 +264,14 @@ def stream_rdb_file(directory: str, filename: str,
         finally:
             os.close(fd)
         os.replace(tmp, os.path.join(directory, filename))
-    except OSError as e:
+    except BaseException as e:   # also a value that can't be encoded, met mid-file
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise OSError(e.errno, f"Write error saving DB on disk: {e.strerror}") from e
+        if isinstance(e, OSError):
+            raise OSError(e.errno, f"Write error saving DB on disk: {e.strerror}") from e
+        raise
     _fsync_dir(directory)
 
 

@@ -245,3 +245,17 @@ def test_rdbchecksum_and_rdbcompression_settings(server, tmp_path):
     data = (tmp_path / "dump.rdb").read_bytes()
     assert not data.endswith(b"\0" * 8) and b"a" * 500 not in data
     assert load_rdb(data).dbs[0][b"k"] == (b"a" * 500, None)
+
+
+def test_a_value_that_cannot_be_saved_mid_file_leaves_no_temp_file(server, tmp_path):
+    """The file is streamed: an error met half-way still removes the temp file and
+    keeps the previous dump.rdb."""
+    (tmp_path / "dump.rdb").write_bytes(b"previous")
+    run(server, "SET", "k", "v")
+
+    class Unsaveable:
+        pass
+    server.keyspace.dbs[0].data[b"bad"] = Unsaveable()
+    assert snapshot.save(server) is False
+    assert (tmp_path / "dump.rdb").read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("temp-")] == []
