@@ -320,3 +320,33 @@ def test_lru_idle_and_lfu_freq_survive_save_and_load(real_redis, tmp_path, src, 
     old, fresh = _saved_then_loaded(src, dst, "allkeys-lfu", tmp_path / "lfu",
                                     ("FREQ", "100"))
     assert old == 100 and fresh == 5            # LFU_INIT_VAL for a new key
+
+
+def test_aof_preamble_base_keeps_lru_idle_for_redis(real_redis, tmp_path):
+    """The RDB part of an AOF base carries IDLE records too: real redis-server started on
+    redkeep's appendonlydir (after BGREWRITEAOF) sees the same OBJECT IDLETIME."""
+    import shutil
+    import time
+    args = ("--maxmemory-policy", "allkeys-lru", "--appendonly", "yes",
+            "--aof-use-rdb-preamble", "yes")
+    src = ServerProc("redkeep", args, dir=tmp_path / "src")
+    src.start()
+    try:
+        with Conn(src.port) as r:
+            r.execute_command("RESTORE", "old", "0", dump_value(b"v"), "IDLETIME", "1000")
+            r.execute_command("BGREWRITEAOF")
+            deadline = time.monotonic() + 30
+            while b"aof_rewrite_in_progress:0" not in r.execute_command("INFO", "persistence") \
+                    or b"aof_rewrite_scheduled:0" not in r.execute_command("INFO", "persistence"):
+                assert time.monotonic() < deadline, "BGREWRITEAOF did not finish"
+                time.sleep(0.05)
+    finally:
+        src.stop(remove_dir=False)
+    shutil.copytree(src.dir / "appendonlydir", tmp_path / "dst" / "appendonlydir")
+    dst = ServerProc("redis", args, dir=tmp_path / "dst")
+    dst.start()
+    try:
+        with Conn(dst.port) as r:
+            assert 1000 <= r.execute_command("OBJECT", "IDLETIME", "old") <= 1010
+    finally:
+        dst.stop()

@@ -47,11 +47,18 @@ import enum
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from redkeep.persistence.rdb import RDBError, crc64, dump_rdb, load_rdb, snapshot_keyspace
+from redkeep.persistence.rdb import (
+    RDBError,
+    crc64,
+    keyspace_view,
+    load_rdb,
+    snapshot_keyspace,
+    write_rdb,
+)
 from redkeep.persistence.snapshot import limits_of, load_into
 from redkeep.resp.splitargs import split_args
 from redkeep.server.propagation import PROPAGATE_AOF, StreamEncoder, encode_command
@@ -677,30 +684,56 @@ def delete_history_files(server: Any) -> None:
 
 
 def base_bytes(server: Any) -> bytes:
-    """What a base file holds: an RDB with aof-base=1, or the rewrite commands."""
+    """What a base file holds, as bytes (see emit_base)."""
+    parts: list[bytes] = []
+    emit_base(server, parts.append)
+    return b"".join(parts)
+
+
+def emit_base(server: Any, write: Callable[[bytes], object]) -> None:
+    """What a base file holds, handed to `write` as it is built: an RDB with aof-base=1
+    (IDLE/FREQ included under LRU/LFU, as Redis), or the rewrite commands."""
     ks = server.keyspace
     st = getattr(server, "scripting", None)
     functions = [lib.code for lib in st.libraries.values()] if st is not None else []
-    snap = snapshot_keyspace(ks)
     cfg = server.config
     if cfg.aof_use_rdb_preamble:
         aux = {"ctime": server.clock.wall_ms() // 1000,
                "used-mem": getattr(ks, "used_memory", 0), "aof-base": 1}
-        return dump_rdb(snap, aux, bool(cfg.rdbcompression), bool(cfg.rdbchecksum), functions)
-    stamp = b"#TS:%d\r\n" % _now_s(server) if cfg.aof_timestamp_enabled else b""
-    return stamp + b"".join(rewrite_commands(snap, functions))
+        write_rdb(write, keyspace_view(ks), aux, bool(cfg.rdbcompression),
+                  bool(cfg.rdbchecksum), functions)
+        return
+    if cfg.aof_timestamp_enabled:
+        write(b"#TS:%d\r\n" % _now_s(server))
+    parts: list[bytes] = []
+    for piece in rewrite_commands(snapshot_keyspace(ks), functions):
+        parts.append(piece)
+        if len(parts) >= 8192:
+            write(b"".join(parts))
+            parts.clear()
+    write(b"".join(parts))
 
 
-def _write_synced(path: str, data: bytes) -> None:
-    from redkeep.persistence.snapshot import write_all_synced
-    write_all_synced(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), data)
+def _write_base(server: Any, path: str) -> None:
+    """The base file at `path`, streamed and fsynced; a failure removes what was written."""
+    from redkeep.persistence.snapshot import write_all
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        try:
+            emit_base(server, lambda data: write_all(fd, data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        _unlink(path)
+        raise
 
 
 def rewrite_foreground(server: Any, target: str) -> bool:
     """rewriteAppendOnlyFile: temp-rewriteaof-<pid>.aof in dir, fsync, rename to target."""
     tmp = os.path.join(server.config.dir, f"temp-rewriteaof-{os.getpid()}.aof")
     try:
-        _write_synced(tmp, base_bytes(server))
+        _write_base(server, tmp)
     except (OSError, RDBError) as e:
         _note(server, "warning", f"Write error writing append only file on disk: {e}")
         _unlink(tmp)
@@ -1123,7 +1156,7 @@ def _child_rewrite(server: Any) -> None:
         become_child(server)
         tmp = f"temp-rewriteaof-bg-{os.getpid()}.aof"
         try:
-            _write_synced(os.path.join(server.config.dir, tmp), base_bytes(server))
+            _write_base(server, os.path.join(server.config.dir, tmp))
         except (OSError, RDBError) as e:
             _note(server, "warning", f"Write error writing append only file on disk: {e}")
         else:
