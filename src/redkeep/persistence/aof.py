@@ -1018,6 +1018,16 @@ def load_files(server: Any) -> LoadResult:
     return ret
 
 
+def _open_incr(server: Any, name: str, mode: int) -> int | None:
+    """An incr file opened for writing (`mode`: O_APPEND to go on, O_TRUNC for a new
+    one); None after logging Redis's line when it can't be."""
+    try:
+        return os.open(_path(server, name), os.O_WRONLY | os.O_CREAT | mode, 0o644)
+    except OSError as e:
+        _note(server, "warning", f"Can't open the append-only file {name}: {e.strerror}")
+        return None
+
+
 def open_on_server_start(server: Any) -> bool:
     """aofOpenIfNeededOnServerStart: a base for an empty start, the last (or a new) incr
     file opened for appending, the manifest persisted; then the writer is installed."""
@@ -1032,10 +1042,8 @@ def open_on_server_start(server: Any) -> bool:
         _note(server, "notice", f"Creating AOF base file {base} on server start")
     had_incr = bool(am.incrs)
     name = am.last_incr(cfg.appendfilename)
-    try:
-        fd = os.open(_path(server, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError as e:
-        _note(server, "warning", f"Can't open the append-only file {name}: {e.strerror}")
+    fd = _open_incr(server, name, os.O_APPEND)
+    if fd is None:
         return False
     if not persist_manifest(server, am):
         os.close(fd)
@@ -1098,10 +1106,8 @@ def open_new_incr(server: Any) -> bool:
     else:
         temp_am = st.manifest.copy()
         name = temp_am.new_incr(cfg.appendfilename)
-    try:
-        fd = os.open(_path(server, name), os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
-    except OSError as e:
-        _note(server, "warning", f"Can't open the append-only file {name}: {e.strerror}")
+    fd = _open_incr(server, name, os.O_TRUNC)
+    if fd is None:
         return False
     if temp_am is not None and not persist_manifest(server, temp_am):
         os.close(fd)

@@ -52,8 +52,7 @@ def _target_name(srv: Server) -> str:
 def find_replica(srv: Server, host: str, port: int) -> AttachedReplica | None:
     """findReplica: by announced (or peer) ip and listening port."""
     for r in srv.master_side.replicas.values():
-        ip = r.ip or r.client.addr.rsplit(":", 1)[0].strip("[]")
-        if ip.lower() == host.lower() and r.port == port:
+        if r.host.lower() == host.lower() and r.port == port:
             return r
     return None
 
@@ -131,7 +130,7 @@ def update(srv: Server) -> None:
                  None)
         synced = r is not None
         if r is not None:
-            srv.failover_target = (r.ip or r.client.addr.rsplit(":", 1)[0].strip("[]"), r.port)
+            srv.failover_target = (r.host, r.port)
     if synced:
         _log(srv, f"Failover target {_target_name(srv)} is synced, failing over.")
         _switch(srv)

@@ -42,11 +42,10 @@ def replication_fields(srv: Server) -> list[tuple[str, Any]]:
         out.append(("min_slaves_good_slaves", ms.good_replicas()))
     for i, r in enumerate(ms.replicas.values()):
         lag = (now - r.ack_time_ms) // 1000
-        ip = r.ip or r.client.addr.rsplit(":", 1)[0].strip("[]")
-        out.append((f"slave{i}", f"ip={ip},port={r.port},state={r.state.info_name},"
+        out.append((f"slave{i}", f"ip={r.host},port={r.port},state={r.state.info_name},"
                     f"offset={r.ack_offset},lag={lag}"))
     backlog = ms.backlog
-    out += [("master_failover_state", getattr(srv, "failover_state", "no-failover")),
+    out += [("master_failover_state", srv.failover_state),
             ("master_replid", srv.replid), ("master_replid2", srv.replid2),
             ("master_repl_offset", srv.master_repl_offset),
             ("second_repl_offset", srv.second_repl_offset),

@@ -36,6 +36,7 @@ import enum
 import os
 from typing import TYPE_CHECKING, Any
 
+from redkeep.replication import failover
 from redkeep.replication.backlog import Backlog
 from redkeep.server.propagation import PROPAGATE_REPL, Op, StreamEncoder, encode_command
 
@@ -80,10 +81,14 @@ class AttachedReplica:
         self.pre_psync = False          # came with old SYNC: no +FULLRESYNC line
         self.stream_bytes = 0           # stream written to its socket since it went online
 
+    @property
+    def host(self) -> str:
+        """The replica's ip: the one it announced, else its connection's peer address."""
+        return self.ip or self.client.addr.rsplit(":", 1)[0].strip("[]")
+
     def address(self) -> str:
         """ip:port as Redis names a replica in logs (announced ip, listening port)."""
-        ip = self.ip or self.client.addr.rsplit(":", 1)[0].strip("[]")
-        return f"{ip}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def send(self, data: bytes) -> None:
         if self.state is SlaveState.ONLINE and not self.hold_until_ack:
@@ -310,9 +315,8 @@ class MasterSide:
         r.ack_time_ms = self.server.clock.monotonic_ms()
         if r.hold_until_ack:
             r.release_buffer()
-        if self.server.failover_state == "waiting-for-sync":
-            from redkeep.replication.failover import update
-            update(self.server)
+        if self.server.failover_state == failover.WAIT_FOR_SYNC:
+            failover.update(self.server)
 
     def count_acked(self, offset: int) -> int:
         return sum(1 for r in self.replicas.values()

@@ -137,7 +137,7 @@ class Upstream:
             announce_ip=cfg.replica_announce_ip or "",
             cached_replid=cached[0] if cached else None,
             cached_offset=cached[1] if cached else -1,
-            failover=self.server.failover_state == "failover-in-progress"))
+            failover=self.server.failover_state == failover.IN_PROGRESS))
         self.run(self.link.connected())
 
     def on_data(self, conn: _MasterConnection, data: bytes) -> None:

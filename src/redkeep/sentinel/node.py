@@ -428,7 +428,7 @@ def run_sentinel(argv: list[str]) -> int:
     from redkeep.sentinel.commands import build_sentinel_table
     from redkeep.sentinel.config import SentinelConfig, check_config_file, new_myid
     from redkeep.server.config import ConfigFatalLogError, ConfigFileError
-    from redkeep.server.node import Node, boot_process, write_pidfile
+    from redkeep.server.node import Node, boot_process, listen, write_pidfile
     from redkeep.server.server import Server
 
     try:
@@ -460,10 +460,7 @@ def run_sentinel(argv: list[str]) -> int:
     node = Node(server, log)
     snode = SentinelNode(server, core, log, cfg)
     log.notice(f"Running mode=sentinel, port={sc.port}.")
-    try:
-        loop.run_until_complete(node.start())
-    except OSError as e:
-        log.warning(str(e))
+    if not listen(node, loop, log):
         return 1
     if fresh:
         snode.flush()

@@ -546,6 +546,16 @@ def write_pidfile(path: str, log: Logger) -> None:
             log.warning(f"Failed to write PID file: {e.strerror}")
 
 
+def listen(node: Node, loop: asyncio.AbstractEventLoop, log: Logger) -> bool:
+    """Open the node's listeners; False (the reason logged) when they can't be."""
+    try:
+        loop.run_until_complete(node.start())
+    except OSError as e:
+        log.warning(str(e))
+        return False
+    return True
+
+
 def run_server(config: Any) -> int:
     """Start a data node from a loaded ServerConfig; returns the exit status."""
     from redkeep.clock import SystemClock
@@ -559,10 +569,7 @@ def run_server(config: Any) -> int:
     node = Node(server, log)
     server.log = log
     log.notice(f"Running mode=standalone, port={config.port}.")
-    try:
-        loop.run_until_complete(node.start())
-    except OSError as e:
-        log.warning(str(e))
+    if not listen(node, loop, log):
         return 1
     log.warning("Server initialized")
     from redkeep.persistence.snapshot import load_at_startup

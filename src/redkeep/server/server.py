@@ -29,6 +29,7 @@ from typing import Any
 from redkeep import REDIS_VERSION
 from redkeep.clock import Clock
 from redkeep.persistence.snapshot import cron as snapshot_cron
+from redkeep.replication import failover
 from redkeep.resp.types import QUEUED, ErrorReply
 from redkeep.server import errors
 from redkeep.server.blocking import Blocking
@@ -103,7 +104,7 @@ class Server:
         self.pause_until_ms = 0
         self.pause_writes_only = False
         # FAILOVER (replication.failover): its state, target, deadline and write pause
-        self.failover_state = "no-failover"
+        self.failover_state = failover.NO_FAILOVER
         self.failover_target: tuple[str, int] | None = None
         self.failover_force = False
         self.failover_end_ms = 0
@@ -471,9 +472,8 @@ class Server:
         if self.evictor is not None and self.config.maxmemory:
             self.evictor.make_room(None)
         snapshot_cron(self)
-        if self.failover_state == "waiting-for-sync":
-            from redkeep.replication.failover import update
-            update(self)
+        if self.failover_state == failover.WAIT_FOR_SYNC:
+            failover.update(self)
         now = self.clock.monotonic_ms()
         if now - self.repl_cron_last_ms >= 1000:
             self.repl_cron_last_ms = now

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from redkeep.replication import failover
 from redkeep.resp.types import OK, Status
 from redkeep.server import errors
 from redkeep.server.arguments import parse_int
@@ -95,7 +96,7 @@ def cmd_psync(c: Client, argv: list[bytes]) -> object:
         return NO_REPLY
     if len(argv) > 3 and argv[0].lower() == b"psync" and argv[3].lower() == b"failover":
         _psync_failover(c, argv[1].decode("utf-8", "replace"))
-    if srv.failover_state != "no-failover":
+    if srv.failover_state != failover.NO_FAILOVER:
         raise CommandError("NOMASTERLINK Can't SYNC while failing over")
     if srv.upstream is not None and not srv.upstream.link_up:
         raise CommandError(errors.NOMASTERLINK)
