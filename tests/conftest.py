@@ -90,6 +90,15 @@ def diff(server_pair):
 
 
 @pytest.fixture
+def procs():
+    """A list to put started ServerProcs in; each is stopped (its dir kept) afterwards."""
+    started: list = []
+    yield started
+    for p in started:
+        p.stop(remove_dir=False)
+
+
+@pytest.fixture
 def repl_group(tmp_path):
     """A support.replication.Group of server processes (needs redis-server), all stopped
     after the test."""

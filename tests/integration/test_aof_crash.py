@@ -23,15 +23,7 @@ import pytest
 
 from redkeep.persistence.rdb import load_rdb
 from support.procs import ServerProc, wait_until
-from support.resp import RawConn, ReplyError
-
-
-class Conn(RawConn):
-    def __call__(self, *args: object) -> object:
-        reply = self.call_py(*args)
-        if isinstance(reply, ReplyError):
-            raise reply
-        return reply
+from support.resp import Conn
 
 
 @pytest.fixture

@@ -11,17 +11,9 @@ from pathlib import Path
 import pytest
 
 from support.procs import ServerProc, ServerStartError, require_binary, wait_until
-from support.resp import RawConn, ReplyError
+from support.resp import Conn
 
 FAR = 4102444800000          # 2100-01-01 in unix ms
-
-
-class Conn(RawConn):
-    def __call__(self, *args: object) -> object:
-        reply = self.call_py(*args)
-        if isinstance(reply, ReplyError):
-            raise reply
-        return reply
 
 
 def fill(r: Conn) -> None:
@@ -64,14 +56,6 @@ def wait_bgsave_done(r: Conn, saves_before: int) -> None:
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
         return fields["rdb_bgsave_in_progress"] == "0" and int(fields["rdb_saves"]) > saves_before
     wait_until(done, timeout=20, what="BGSAVE to finish")
-
-
-@pytest.fixture
-def procs():
-    started: list[ServerProc] = []
-    yield started
-    for p in started:
-        p.stop(remove_dir=False)
 
 
 def start(procs: list[ServerProc], kind: str, directory: Path, *args: str) -> ServerProc:

@@ -19,19 +19,11 @@ from pathlib import Path
 import pytest
 
 from support.procs import ServerProc, require_binary, wait_until
-from support.resp import RawConn, ReplyError
+from support.resp import Conn
 
 pytestmark = pytest.mark.interop
 
 FAR = 4102444800000          # 2100-01-01 in unix ms
-
-
-class Conn(RawConn):
-    def __call__(self, *args: object) -> object:
-        reply = self.call_py(*args)
-        if isinstance(reply, ReplyError):
-            raise reply
-        return reply
 
 
 def fill(r: Conn, tag: str = "") -> None:
@@ -101,14 +93,6 @@ def wait_rewrite(r: Conn, rewrites: int) -> None:
                 and int(f["aof_rewrites"]) >= rewrites)
     wait_until(done, timeout=30, what="AOF rewrite to finish")
     assert info(r)["aof_last_bgrewrite_status"] == "ok"
-
-
-@pytest.fixture
-def procs():
-    started: list[ServerProc] = []
-    yield started
-    for p in started:
-        p.stop(remove_dir=False)
 
 
 def start(procs: list[ServerProc], kind: str, directory: Path, *args: str) -> ServerProc:

@@ -24,19 +24,9 @@ from redkeep.server.types.set import Set
 from redkeep.server.types.stream import Stream
 from redkeep.server.types.zset import ZSet
 from support.procs import ServerProc, require_binary
-from support.resp import RawConn, ReplyError
+from support.resp import Conn, ReplyError
 
 pytestmark = pytest.mark.interop
-
-
-class Conn(RawConn):
-    """RawConn answering plain Python values; error replies raise ReplyError."""
-
-    def execute_command(self, *args: object) -> object:
-        reply = self.call_py(*args)
-        if isinstance(reply, ReplyError):
-            raise reply
-        return reply
 
 FAR = 4102444800000          # 2100-01-01 in unix ms
 

@@ -391,3 +391,16 @@ class RawConn:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Conn(RawConn):
+    """A RawConn answering plain Python values; an error reply raises ReplyError.
+    Callable (`conn("GET", "k")`) or redis-py style (`conn.execute_command(...)`)."""
+
+    def __call__(self, *args: Any) -> Any:
+        reply = self.call_py(*args)
+        if isinstance(reply, ReplyError):
+            raise reply
+        return reply
+
+    execute_command = __call__
