@@ -31,6 +31,7 @@ from redkeep.server.errors import CommandError
 
 if TYPE_CHECKING:
     from redkeep.replication.master import AttachedReplica
+    from redkeep.server.connection import Client
     from redkeep.server.server import Server
 
 NO_FAILOVER = "no-failover"
@@ -172,10 +173,10 @@ def clear(srv: Server) -> None:
         node.resume_paused()
 
 
-def command(c: object, argv: list[bytes]) -> object:
+def command(c: Client, argv: list[bytes]) -> object:
     """FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds]."""
     from redkeep.resp.types import OK
-    srv = c.server  # type: ignore[attr-defined]
+    srv = c.server
     if len(argv) == 2 and argv[1].lower() == b"abort":
         if srv.failover_state == NO_FAILOVER:
             raise CommandError("ERR No failover in progress.")
